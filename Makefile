@@ -1,0 +1,45 @@
+# ovs-vxctl: see README.md. `make demo` and `make test` are the two entry points.
+GO        ?= go
+BIN       := bin/ovs-vxctl
+EXAMPLE   ?= examples/three-hosts/topology.yaml
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: all build deps test unit integration demo lint fuzz generate clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ovs-vxctl
+
+deps:
+	./scripts/install-deps.sh
+
+# Every unit test and every integration test (real OVS, root).
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+# Fast tests only: no OVS needed.
+unit:
+	$(GO) test -count=1 -short ./topology/... ./flows/...
+
+integration: deps
+	$(GO) test -count=1 -timeout 40m -v ./integration/...
+
+demo: deps build
+	./scripts/demo.sh $(BIN) $(EXAMPLE)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# Short fuzzing of every parser of outside input.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./topology
+
+generate:
+	$(GO) generate ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,691 @@
+// Package ofconn is an OpenFlow 1.3 connection to one switch: framing, the
+// hello/features handshake, requests matched to their replies by xid, echo
+// answers, and the asynchronous messages (packet-in, port-status,
+// flow-removed) on a bounded channel.
+//
+// It replaces libOpenflow's util.MessageStream, which parses with many
+// goroutines (replies arrive out of order) and reuses read buffers that parsed
+// packets still point into. Here one goroutine reads each message into a
+// buffer of its own and parses nothing it does not have to; libOpenflow only
+// builds outgoing messages and parses the asynchronous ones, inside recover.
+package ofconn
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/contiv/libOpenflow/util"
+	"go.uber.org/zap"
+)
+
+// AsyncQueue is how many asynchronous messages wait for the consumer before
+// new ones are dropped (and counted): the reader never blocks on a slow
+// consumer, since replies behind it would stall.
+const AsyncQueue = 1024
+
+// DefaultTimeout bounds a request whose context has no deadline: a switch
+// that never answers must not hang its caller.
+const DefaultTimeout = time.Minute
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultTimeout)
+}
+
+// ErrClosed is returned by requests on a connection that is closed; the
+// error wraps the reason the connection ended.
+var ErrClosed = errors.New("OpenFlow connection closed")
+
+// Conn is an OpenFlow 1.3 connection. It is safe for concurrent use.
+type Conn struct {
+	nc  net.Conn
+	log *zap.Logger
+
+	wmu sync.Mutex // guards w and the write deadline
+	w   *bufio.Writer
+
+	xid atomic.Uint32
+
+	mu      sync.Mutex
+	pending map[uint32]*call
+	err     error // why the connection ended; set once
+
+	async   chan Message
+	dropped atomic.Uint64
+	done    chan struct{}
+	started bool
+
+	datapathID uint64
+}
+
+// call collects the replies to one request (several for a multipart request,
+// any number of errors for a batch).
+type call struct {
+	mu     sync.Mutex
+	msgs   []Message
+	notify chan struct{} // capacity 1: "something was appended"
+}
+
+func newCall() *call { return &call{notify: make(chan struct{}, 1)} }
+
+func (c *call) deliver(m Message) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (c *call) take() []Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.msgs
+	c.msgs = nil
+	return m
+}
+
+// Dial connects to a switch ("unix:PATH" for a bridge's management socket,
+// "tcp:IP:PORT" for a passive listener) and performs the handshake.
+func Dial(ctx context.Context, target string, log *zap.Logger) (*Conn, error) {
+	network, addr, ok := strings.Cut(target, ":")
+	if !ok || addr == "" || (network != "unix" && network != "tcp") {
+		return nil, fmt.Errorf("OpenFlow target %q: want unix:PATH or tcp:IP:PORT", target)
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", target, err)
+	}
+	c := NewConn(nc, log.With(zap.String("switch", target)))
+	if err := c.Handshake(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("OpenFlow handshake with %s: %w", target, err)
+	}
+	return c, nil
+}
+
+// NewConn wraps an established connection (one the controller accepted, or
+// a TLS connection); call Handshake before anything else.
+func NewConn(nc net.Conn, log *zap.Logger) *Conn {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	BridgeLogrus(log)
+	c := &Conn{
+		nc:      nc,
+		log:     log,
+		w:       bufio.NewWriterSize(nc, 64<<10),
+		pending: map[uint32]*call{},
+		async:   make(chan Message, AsyncQueue),
+		done:    make(chan struct{}),
+	}
+	return c
+}
+
+// DatapathID is the switch's datapath ID, known after Handshake.
+func (c *Conn) DatapathID() uint64 { return c.datapathID }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Async delivers packet-ins, port-status, flow-removed and unsolicited
+// experimenter messages. It is closed when the connection ends. Messages that
+// find it full are dropped and counted (Dropped).
+func (c *Conn) Async() <-chan Message { return c.async }
+
+// Dropped counts asynchronous messages dropped because Async was full.
+func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
+
+// Done is closed when the connection has ended; Err then says why.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended, or nil while it is up.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close ends the connection. Requests in flight fail with ErrClosed.
+func (c *Conn) Close() error {
+	c.fail(fmt.Errorf("%w: closed by us", ErrClosed))
+	c.mu.Lock()
+	started := c.started
+	c.mu.Unlock()
+	if started {
+		<-c.done
+	}
+	return nil
+}
+
+// fail records why the connection ended (the first reason wins) and closes
+// the socket, which stops the reader.
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	first := c.err == nil
+	if first {
+		c.err = err
+	}
+	c.mu.Unlock()
+	if first {
+		c.nc.Close()
+	}
+}
+
+// Handshake exchanges hellos (OpenFlow 1.3 only), starts the reader and asks
+// for the datapath ID.
+func (c *Conn) Handshake(ctx context.Context) error {
+	stop := c.deadline(ctx, true)
+	err := c.hello()
+	stop()
+	if err != nil {
+		c.fail(fmt.Errorf("%w: handshake failed: %v", ErrClosed, err))
+		return err
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return c.err
+	}
+	c.started = true
+	c.mu.Unlock()
+	go c.readLoop()
+
+	reply, err := c.Request(ctx, &rawMessage{typ: TypeFeaturesReq})
+	if err != nil {
+		return fmt.Errorf("features request: %w", err)
+	}
+	if reply.Type != TypeFeaturesReply || len(reply.Raw) < 16 {
+		return fmt.Errorf("features request: unexpected reply of type %d and %d bytes", reply.Type, len(reply.Raw))
+	}
+	c.datapathID = binary.BigEndian.Uint64(reply.Raw[8:])
+	c.log.Debug("OpenFlow connection up", zap.String("dpid", fmt.Sprintf("%016x", c.datapathID)))
+	return nil
+}
+
+// hello sends our hello (version 1.3, with a version bitmap) and reads the
+// switch's, before the reader goroutine exists.
+func (c *Conn) hello() error {
+	hello := make([]byte, 16)
+	hello[0], hello[1] = Version, TypeHello
+	binary.BigEndian.PutUint16(hello[2:], 16)
+	binary.BigEndian.PutUint32(hello[4:], c.nextXid())
+	binary.BigEndian.PutUint16(hello[8:], 1) // OFPHET_VERSIONBITMAP
+	binary.BigEndian.PutUint16(hello[10:], 8)
+	binary.BigEndian.PutUint32(hello[12:], 1<<Version)
+	if err := c.writeFrames(hello); err != nil {
+		return fmt.Errorf("sending hello: %w", err)
+	}
+	for {
+		frame, err := ReadFrame(c.nc)
+		if err != nil {
+			return fmt.Errorf("waiting for the switch's hello: %w", err)
+		}
+		switch frame[1] {
+		case TypeHello:
+			if !helloAccepts13(frame) {
+				c.sendHelloFailed(frame)
+				return fmt.Errorf("switch does not speak OpenFlow 1.3 (its hello has version 0x%02x)", frame[0])
+			}
+			return nil
+		case TypeError:
+			if e, err := DecodeError(frame); err == nil {
+				return e
+			}
+			return errors.New("switch sent a malformed error instead of hello")
+		case TypeEchoRequest:
+			if err := c.writeFrames(echoReply(frame)); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("switch sent message type %d before hello", frame[1])
+		}
+	}
+}
+
+// helloAccepts13 applies OpenFlow's version negotiation: with a version
+// bitmap, version 1.3 must be in it; without, the switch's version must be
+// at least 1.3 (and we then both speak 1.3).
+func helloAccepts13(frame []byte) bool {
+	for b := frame[HeaderLen:]; len(b) >= 4; {
+		typ, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		if n < 4 || n > len(b) {
+			break
+		}
+		if typ == 1 { // OFPHET_VERSIONBITMAP: bit v of the first word is version v
+			return n >= 8 && binary.BigEndian.Uint32(b[4:])&(1<<Version) != 0
+		}
+		padded := (n + 7) / 8 * 8
+		if padded >= len(b) {
+			break
+		}
+		b = b[padded:]
+	}
+	return frame[0] >= Version
+}
+
+func (c *Conn) sendHelloFailed(hello []byte) {
+	msg := make([]byte, 12, 12+len(hello))
+	msg[0], msg[1] = Version, TypeError
+	binary.BigEndian.PutUint32(msg[4:], binary.BigEndian.Uint32(hello[4:]))
+	binary.BigEndian.PutUint16(msg[8:], 0) // OFPET_HELLO_FAILED
+	binary.BigEndian.PutUint16(msg[10:], 0)
+	msg = append(msg, "we speak OpenFlow 1.3 only"...)
+	binary.BigEndian.PutUint16(msg[2:], uint16(len(msg)))
+	c.writeFrames(msg)
+}
+
+func echoReply(req []byte) []byte {
+	rep := append([]byte(nil), req...)
+	rep[0], rep[1] = Version, TypeEchoReply
+	return rep
+}
+
+// readLoop is the one reader: frame, decode, route.
+func (c *Conn) readLoop() {
+	defer c.shutdown()
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		frame, err := ReadFrame(r)
+		if err != nil {
+			c.fail(fmt.Errorf("%w: reading from the switch: %v", ErrClosed, err))
+			return
+		}
+		c.dispatch(Decode(frame))
+	}
+}
+
+// shutdown runs when the reader stops: every waiter is woken (it sees c.err)
+// and the async channel closes.
+func (c *Conn) shutdown() {
+	c.mu.Lock()
+	calls := c.pending
+	c.pending = map[uint32]*call{}
+	c.mu.Unlock()
+	close(c.done)
+	for _, cl := range calls {
+		select {
+		case cl.notify <- struct{}{}:
+		default:
+		}
+	}
+	close(c.async)
+}
+
+func (c *Conn) dispatch(m Message) {
+	if m.Version != Version {
+		c.log.Warn("dropping a message of another OpenFlow version", zap.Uint8("version", m.Version), zap.Uint8("type", m.Type))
+		return
+	}
+	switch m.Type {
+	case TypeEchoRequest:
+		// Written from its own goroutine: the reader must never wait on a
+		// write, or a switch blocked on its own writes would deadlock us.
+		go func() {
+			if err := c.writeFrames(echoReply(m.Raw)); err != nil {
+				c.log.Debug("answering echo request", zap.Error(err))
+			}
+		}()
+		return
+	case TypeHello:
+		c.log.Debug("ignoring a repeated hello")
+		return
+	case TypePacketIn, TypeFlowRemoved, TypePortStatus:
+		if m.ParseErr != nil {
+			c.log.Debug("asynchronous message not parsed", zap.Uint8("type", m.Type), zap.Error(m.ParseErr))
+		}
+		c.queueAsync(m)
+		return
+	}
+	c.mu.Lock()
+	cl := c.pending[m.Xid]
+	c.mu.Unlock()
+	switch {
+	case cl != nil:
+		cl.deliver(m)
+	case m.Type == TypeExperimenter:
+		c.queueAsync(m)
+	case m.Type == TypeError:
+		if e, err := DecodeError(m.Raw); err == nil {
+			c.log.Warn("switch sent an error for no pending request", zap.Uint32("xid", m.Xid), zap.Error(e))
+		} else {
+			c.log.Warn("dropping a malformed error message", zap.Error(err))
+		}
+	default:
+		c.log.Debug("dropping an unexpected message", zap.Uint8("type", m.Type), zap.Uint32("xid", m.Xid))
+	}
+}
+
+func (c *Conn) queueAsync(m Message) {
+	select {
+	case c.async <- m:
+	default:
+		if c.dropped.Add(1)%1000 == 1 {
+			c.log.Warn("asynchronous message queue full: dropping", zap.Uint8("type", m.Type), zap.Uint64("dropped", c.dropped.Load()))
+		}
+	}
+}
+
+func (c *Conn) nextXid() uint32 {
+	for {
+		if x := c.xid.Add(1); x != 0 {
+			return x
+		}
+	}
+}
+
+// deadline applies ctx's deadline and cancellation to the socket's writes
+// (and reads, during the handshake); the returned func lifts them. An
+// interrupted write leaves a partial frame behind, so writeFrames closes the
+// connection when one fails.
+func (c *Conn) deadline(ctx context.Context, read bool) func() {
+	set := c.nc.SetWriteDeadline
+	if read {
+		set = c.nc.SetDeadline
+	}
+	if d, ok := ctx.Deadline(); ok {
+		set(d)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		set(time.Unix(1, 0))
+		close(fired)
+	})
+	return func() {
+		if !stop() {
+			<-fired // it ran: let it finish before lifting the deadline
+		}
+		set(time.Time{})
+	}
+}
+
+// writeFrames writes whole frames and flushes them.
+func (c *Conn) writeFrames(frames ...[]byte) error {
+	return c.writeFramesCtx(context.Background(), frames...)
+}
+
+func (c *Conn) writeFramesCtx(ctx context.Context, frames ...[]byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.Err(); err != nil {
+		return err
+	}
+	stop := c.deadline(ctx, false)
+	defer stop()
+	for _, f := range frames {
+		if _, err := c.w.Write(f); err != nil {
+			c.fail(fmt.Errorf("%w: writing to the switch: %v", ErrClosed, err))
+			return fmt.Errorf("writing to the switch: %w", err)
+		}
+	}
+	if err := c.w.Flush(); err != nil {
+		c.fail(fmt.Errorf("%w: writing to the switch: %v", ErrClosed, err))
+		return fmt.Errorf("writing to the switch: %w", err)
+	}
+	return nil
+}
+
+// Marshal encodes msg with xid, fixing the header's version and length. A
+// bundle-add's inner message gets the same xid: OVS rejects every add whose
+// inner xid differs (and still commits the empty bundle).
+func Marshal(msg util.Message, xid uint32) ([]byte, error) {
+	b, err := msg.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("encoding OpenFlow message: %w", err)
+	}
+	if len(b) < HeaderLen {
+		return nil, fmt.Errorf("encoding OpenFlow message: %d bytes is shorter than a header", len(b))
+	}
+	if len(b) > 0xffff {
+		return nil, fmt.Errorf("encoding OpenFlow message: %d bytes is longer than OpenFlow allows", len(b))
+	}
+	b[0] = Version
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	binary.BigEndian.PutUint32(b[4:], xid)
+	if b[1] == TypeExperimenter && len(b) >= 32 && binary.BigEndian.Uint32(b[8:]) == ExperimenterONF &&
+		binary.BigEndian.Uint32(b[12:]) == bundleAddType {
+		binary.BigEndian.PutUint32(b[28:], xid)
+	}
+	return b, nil
+}
+
+const (
+	bundleCtrlType uint32 = 2300
+	bundleAddType  uint32 = 2301
+)
+
+// register makes replies with xid reach cl.
+func (c *Conn) register(cl *call, xids ...uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	for _, x := range xids {
+		c.pending[x] = cl
+	}
+	return nil
+}
+
+func (c *Conn) unregister(xids ...uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range xids {
+		delete(c.pending, x)
+	}
+}
+
+// wait blocks until cl has messages, the connection ends or ctx is done.
+func (c *Conn) wait(ctx context.Context, cl *call) ([]Message, error) {
+	for {
+		if m := cl.take(); len(m) > 0 {
+			return m, nil
+		}
+		select {
+		case <-cl.notify:
+		case <-c.done:
+			if m := cl.take(); len(m) > 0 {
+				return m, nil
+			}
+			return nil, c.Err()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Send writes msg with a fresh xid and returns the xid; replies to it
+// (errors included) are not waited for and reach no one.
+func (c *Conn) Send(ctx context.Context, msg util.Message) (uint32, error) {
+	xid := c.nextXid()
+	b, err := Marshal(msg, xid)
+	if err != nil {
+		return 0, err
+	}
+	return xid, c.writeFramesCtx(ctx, b)
+}
+
+// Request sends msg and waits for its reply. An error reply is returned as
+// *Error (with the message).
+func (c *Conn) Request(ctx context.Context, msg util.Message) (Message, error) {
+	msgs, err := c.request(ctx, msg, false)
+	if err != nil {
+		return Message{}, err
+	}
+	return msgs[0], nil
+}
+
+// RequestMultipart sends a multipart request and gathers every part of the
+// reply (until one comes without the MORE flag).
+func (c *Conn) RequestMultipart(ctx context.Context, msg util.Message) ([]Message, error) {
+	return c.request(ctx, msg, true)
+}
+
+func (c *Conn) request(ctx context.Context, msg util.Message, multipart bool) ([]Message, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	xid := c.nextXid()
+	b, err := Marshal(msg, xid)
+	if err != nil {
+		return nil, err
+	}
+	cl := newCall()
+	if err := c.register(cl, xid); err != nil {
+		return nil, err
+	}
+	defer c.unregister(xid)
+	if err := c.writeFramesCtx(ctx, b); err != nil {
+		return nil, err
+	}
+	var parts []Message
+	for {
+		msgs, err := c.wait(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			if m.Type == TypeError {
+				e, derr := DecodeError(m.Raw)
+				if derr != nil {
+					return nil, derr
+				}
+				return []Message{m}, e
+			}
+			parts = append(parts, m)
+			if !multipart || m.Type != TypeMultipartReply || m.MultipartFlags()&MultipartReplyMore == 0 {
+				return parts, nil
+			}
+		}
+	}
+}
+
+// Barrier sends a barrier request and waits for its reply: every message
+// sent before it has then been processed (and answered, if it failed).
+func (c *Conn) Barrier(ctx context.Context) error {
+	m, err := c.Request(ctx, &rawMessage{typ: TypeBarrierReq})
+	if err != nil {
+		return fmt.Errorf("barrier: %w", err)
+	}
+	if m.Type != TypeBarrierReply {
+		return fmt.Errorf("barrier: unexpected reply of type %d", m.Type)
+	}
+	return nil
+}
+
+// Echo sends an echo request and waits for the reply: a liveness check.
+func (c *Conn) Echo(ctx context.Context) error {
+	m, err := c.Request(ctx, &rawMessage{typ: TypeEchoRequest})
+	if err != nil {
+		return fmt.Errorf("echo: %w", err)
+	}
+	if m.Type != TypeEchoReply {
+		return fmt.Errorf("echo: unexpected reply of type %d", m.Type)
+	}
+	return nil
+}
+
+// BatchError is the switch's error reply to one message of a batch.
+type BatchError struct {
+	Index int // into the batch
+	Err   *Error
+}
+
+// SendBatch writes msgs in order, then a barrier, and returns the error
+// replies the switch sent for any of them (OpenFlow answers every message
+// before the barrier's reply). The returned error is for the connection.
+func (c *Conn) SendBatch(ctx context.Context, msgs []util.Message) ([]BatchError, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	xids := make([]uint32, len(msgs))
+	index := make(map[uint32]int, len(msgs))
+	frames := make([][]byte, 0, len(msgs)+1)
+	for i, m := range msgs {
+		xids[i] = c.nextXid()
+		index[xids[i]] = i
+		b, err := Marshal(m, xids[i])
+		if err != nil {
+			return nil, fmt.Errorf("message %d of the batch: %w", i, err)
+		}
+		frames = append(frames, b)
+	}
+	barrierXid := c.nextXid()
+	barrier, _ := Marshal(&rawMessage{typ: TypeBarrierReq}, barrierXid)
+	frames = append(frames, barrier)
+
+	cl := newCall()
+	all := append(xids, barrierXid)
+	if err := c.register(cl, all...); err != nil {
+		return nil, err
+	}
+	defer c.unregister(all...)
+	if err := c.writeFramesCtx(ctx, frames...); err != nil {
+		return nil, err
+	}
+	var errs []BatchError
+	for {
+		got, err := c.wait(ctx, cl)
+		if err != nil {
+			return errs, err
+		}
+		for _, m := range got {
+			if m.Xid == barrierXid {
+				if m.Type == TypeBarrierReply {
+					return errs, nil
+				}
+				if m.Type == TypeError {
+					e, _ := DecodeError(m.Raw)
+					return errs, fmt.Errorf("barrier after the batch: %w", e)
+				}
+				continue
+			}
+			if m.Type != TypeError {
+				c.log.Debug("ignoring a non-error reply within a batch", zap.Uint8("type", m.Type))
+				continue
+			}
+			e, derr := DecodeError(m.Raw)
+			if derr != nil {
+				return errs, derr
+			}
+			errs = append(errs, BatchError{Index: index[m.Xid], Err: e})
+		}
+	}
+}
+
+// rawMessage is a header-only (or raw-bodied) message: barrier, echo,
+// features request.
+type rawMessage struct {
+	typ  uint8
+	body []byte
+}
+
+func (m *rawMessage) Len() uint16 { return uint16(HeaderLen + len(m.body)) }
+
+func (m *rawMessage) MarshalBinary() ([]byte, error) {
+	b := make([]byte, HeaderLen, HeaderLen+len(m.body))
+	b[0], b[1] = Version, m.typ
+	b = append(b, m.body...)
+	return b, nil
+}
+
+func (m *rawMessage) UnmarshalBinary(data []byte) error {
+	return errors.New("rawMessage is only sent")
+}
+
+// Raw returns a message of type typ with body, for messages libOpenflow has
+// no type for (the header's version, length and xid are filled in on send).
+func Raw(typ uint8, body []byte) util.Message { return &rawMessage{typ: typ, body: body} }

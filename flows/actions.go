@@ -1,0 +1,142 @@
+package flows
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Action is one OpenFlow action (or the goto_table instruction, which must
+// come last). String renders it as ovs-ofctl prints it.
+type Action interface {
+	fmt.Stringer
+	isAction()
+}
+
+// FormatActions renders an action list as ovs-ofctl prints it ("drop" when empty).
+func FormatActions(actions []Action) string {
+	if len(actions) == 0 {
+		return "drop"
+	}
+	parts := make([]string, len(actions))
+	for i, a := range actions {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Output sends the packet to a port (PortInPort, PortNormal or a port number).
+type Output struct{ Port uint32 }
+
+// Controller sends the packet to the controllers, at most MaxLen bytes of it.
+type Controller struct{ MaxLen uint16 }
+
+// GotoTable continues in a later table (the OpenFlow 1.3 instruction).
+type GotoTable struct{ Table uint8 }
+
+// PushVLAN pushes an 802.1Q header (TPID 0x8100).
+type PushVLAN struct{}
+
+// PopVLAN removes the outer 802.1Q header.
+type PopVLAN struct{}
+
+// SetVLANVID sets the VID of the outer 802.1Q header.
+type SetVLANVID struct{ VID uint16 }
+
+// SetTunID sets the tunnel key (the VNI for VXLAN).
+type SetTunID struct{ ID uint64 }
+
+// SetEthSrc rewrites the Ethernet source address.
+type SetEthSrc struct{ MAC net.HardwareAddr }
+
+// SetARPOp rewrites the ARP opcode.
+type SetARPOp struct{ Op uint16 }
+
+// SetARPSHA rewrites the ARP sender hardware address.
+type SetARPSHA struct{ MAC net.HardwareAddr }
+
+// SetARPSPA rewrites the ARP sender protocol address.
+type SetARPSPA struct{ IP netip.Addr }
+
+// Field is a whole packet field that Move copies, named as ovs-ofctl names it.
+type Field string
+
+// Fields Move can copy.
+const (
+	FieldEthSrc Field = "NXM_OF_ETH_SRC"
+	FieldEthDst Field = "NXM_OF_ETH_DST"
+	FieldARPSHA Field = "NXM_NX_ARP_SHA"
+	FieldARPTHA Field = "NXM_NX_ARP_THA"
+	FieldARPSPA Field = "NXM_OF_ARP_SPA"
+	FieldARPTPA Field = "NXM_OF_ARP_TPA"
+)
+
+// Move copies one whole field into another of the same width.
+type Move struct{ Src, Dst Field }
+
+// Learn is the flood-and-learn action of br-tun's table 2: for a frame that
+// arrived from a tunnel (and was already tagged with its local VLAN), it adds
+// or refreshes in Table an entry matching (local VLAN, dl_dst = this frame's
+// dl_src) that strips the VLAN, sets the frame's tunnel key and outputs to the
+// tunnel port the frame arrived on.
+type Learn struct {
+	Table       uint8
+	HardTimeout uint16
+	Priority    uint16
+	Cookie      uint64
+}
+
+func (Output) isAction()     {}
+func (Controller) isAction() {}
+func (GotoTable) isAction()  {}
+func (PushVLAN) isAction()   {}
+func (PopVLAN) isAction()    {}
+func (SetVLANVID) isAction() {}
+func (SetTunID) isAction()   {}
+func (SetEthSrc) isAction()  {}
+func (SetARPOp) isAction()   {}
+func (SetARPSHA) isAction()  {}
+func (SetARPSPA) isAction()  {}
+func (Move) isAction()       {}
+func (Learn) isAction()      {}
+
+func (a Output) String() string {
+	switch a.Port {
+	case PortInPort:
+		return "IN_PORT"
+	case PortNormal:
+		return "NORMAL"
+	case PortController:
+		return "CONTROLLER:65535"
+	}
+	return fmt.Sprintf("output:%d", a.Port)
+}
+
+func (a Controller) String() string { return fmt.Sprintf("CONTROLLER:%d", a.MaxLen) }
+func (a GotoTable) String() string  { return fmt.Sprintf("goto_table:%d", a.Table) }
+func (PushVLAN) String() string     { return "push_vlan:0x8100" }
+func (PopVLAN) String() string      { return "pop_vlan" }
+func (a SetVLANVID) String() string { return fmt.Sprintf("set_field:%d->vlan_vid", 0x1000|a.VID) }
+func (a SetTunID) String() string   { return fmt.Sprintf("set_field:%#x->tun_id", a.ID) }
+func (a SetEthSrc) String() string  { return fmt.Sprintf("set_field:%s->eth_src", a.MAC) }
+func (a SetARPOp) String() string   { return fmt.Sprintf("set_field:%d->arp_op", a.Op) }
+func (a SetARPSHA) String() string  { return fmt.Sprintf("set_field:%s->arp_sha", a.MAC) }
+func (a SetARPSPA) String() string  { return fmt.Sprintf("set_field:%s->arp_spa", a.IP) }
+func (a Move) String() string       { return fmt.Sprintf("move:%s[]->%s[]", a.Src, a.Dst) }
+
+func (a Learn) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "learn(table=%d", a.Table)
+	if a.HardTimeout != 0 {
+		fmt.Fprintf(&b, ",hard_timeout=%d", a.HardTimeout)
+	}
+	if a.Priority != DefaultPriority {
+		fmt.Fprintf(&b, ",priority=%d", a.Priority)
+	}
+	if a.Cookie != 0 {
+		fmt.Fprintf(&b, ",cookie=%#x", a.Cookie)
+	}
+	b.WriteString(",NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[])")
+	return b.String()
+}

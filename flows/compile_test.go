@@ -1,0 +1,206 @@
+package flows
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
+)
+
+// testTopology: tenant-a on host1..3, tenant-b on host1 and host3 only,
+// local-only on host2 only.
+func testTopology() *topology.Topology {
+	t := &topology.Topology{Name: "t"}
+	for i, n := range []string{"host1", "host2", "host3"} {
+		t.Hosts = append(t.Hosts, &topology.Host{Name: n, VTEP: netip.AddrFrom4([4]byte{192, 168, 50, byte(i + 1)}),
+			Managed: true, Mode: topology.ModeLearn, DstPort: 4789, Datapath: topology.DatapathNetdev, LearnTimeout: 300})
+	}
+	add := func(name string, vni uint32, hosts ...int) {
+		n := &topology.Network{Name: name, VNI: vni}
+		for _, h := range hosts {
+			n.Ports = append(n.Ports, &topology.Port{Network: n, Host: t.Hosts[h], Name: name[:1] + t.Hosts[h].Name[4:], Type: topology.PortVM})
+		}
+		t.Networks = append(t.Networks, n)
+	}
+	add("tenant-b", 200, 0, 2)
+	add("tenant-a", 100, 0, 1, 2)
+	add("local", 300, 1)
+	return t
+}
+
+func compileHost(t *testing.T, topo *topology.Topology, host string) Program {
+	t.Helper()
+	h := topo.Host(host)
+	alloc, err := topo.Allocate(h, topology.Allocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(topo, h, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func lines(fl []Flow) []string {
+	out := make([]string, len(fl))
+	for i, f := range fl {
+		out[i] = f.String()
+	}
+	return out
+}
+
+func TestCompileIsDeterministic(t *testing.T) {
+	a := compileHost(t, testTopology(), "host1")
+	b := compileHost(t, testTopology(), "host1")
+	if !slices.Equal(lines(a.Tun), lines(b.Tun)) || !slices.Equal(lines(a.Int), lines(b.Int)) {
+		t.Fatal("two compilations of the same input differ")
+	}
+}
+
+func TestGotoTargetsAreDeclared(t *testing.T) {
+	for _, host := range []string{"host1", "host2", "host3"} {
+		for _, f := range compileHost(t, testTopology(), host).Tun {
+			tb := PipelineTable(f.Table)
+			if tb == nil {
+				t.Fatalf("%s: flow in undeclared table: %s", host, f)
+			}
+			for _, a := range f.Actions {
+				if g, ok := a.(GotoTable); ok && !slices.Contains(tb.Next, g.Table) {
+					t.Errorf("%s: table %d may not continue in %d: %s", host, f.Table, g.Table, f)
+				}
+			}
+		}
+	}
+}
+
+func TestEveryTableHasItsMissFlow(t *testing.T) {
+	p := compileHost(t, testTopology(), "host2")
+	for _, tb := range Pipeline {
+		found := false
+		for _, f := range p.Tun {
+			if f.Table == tb.ID && f.Priority == PriorityMiss && f.Match.String() == "" {
+				found = true
+				want := "drop"
+				if tb.Miss == MissNext {
+					want = "goto_table:21"
+				}
+				if got := FormatActions(f.Actions); got != want {
+					t.Errorf("table %d miss: %s, want %s", tb.ID, got, want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("table %d has no miss flow", tb.ID)
+		}
+	}
+}
+
+// From a tunnel, frames go to br-int only: never to another tunnel, never to
+// the flood table.
+func TestNoTunnelToTunnelFlooding(t *testing.T) {
+	for _, host := range []string{"host1", "host2", "host3"} {
+		for _, f := range compileHost(t, testTopology(), host).Tun {
+			if f.Table != TableFromTun {
+				continue
+			}
+			for _, a := range f.Actions {
+				switch a := a.(type) {
+				case GotoTable:
+					t.Errorf("%s: table 2 continues in %d: %s", host, a.Table, f)
+				case Output:
+					if a.Port != topology.PatchOFPort {
+						t.Errorf("%s: table 2 outputs to %d: %s", host, a.Port, f)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Each network floods to exactly the peers with ports in it; a network whose
+// ports are all on one host has no flood flow at all.
+func TestFloodListsAreExact(t *testing.T) {
+	topo := testTopology()
+	h1 := topo.Host("host1")
+	alloc, _ := topo.Allocate(h1, topology.Allocation{})
+	p := compileHost(t, topo, "host1")
+	port2, port3 := alloc.TunnelOFPort["host2"], alloc.TunnelOFPort["host3"]
+	want := map[uint16][]uint32{alloc.LocalVLAN[100]: {port2, port3}, alloc.LocalVLAN[200]: {port3}}
+	got := map[uint16][]uint32{}
+	for _, f := range p.Tun {
+		if f.Table != TableFlood || f.Priority == PriorityMiss {
+			continue
+		}
+		for _, a := range f.Actions {
+			if o, ok := a.(Output); ok {
+				got[f.Match.VLAN] = append(got[f.Match.VLAN], o.Port)
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("flood flows for VLANs %v, want %v", got, want)
+	}
+	for vlan, ports := range want {
+		if !slices.Equal(got[vlan], ports) {
+			t.Errorf("VLAN %d floods to %v, want %v", vlan, got[vlan], ports)
+		}
+	}
+	for _, f := range compileHost(t, topo, "host2").Tun {
+		if f.Table == TableFlood && f.Priority != PriorityMiss && f.Match.VLAN == mustAlloc(t, topo, "host2").LocalVLAN[300] {
+			t.Errorf("local-only network floods: %s", f)
+		}
+	}
+}
+
+func mustAlloc(t *testing.T, topo *topology.Topology, host string) topology.Allocation {
+	a, err := topo.Allocate(topo.Host(host), topology.Allocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// A tunnel only delivers the networks its peer is part of.
+func TestTunnelAcceptsOnlySharedNetworks(t *testing.T) {
+	topo := testTopology()
+	alloc := mustAlloc(t, topo, "host1")
+	for _, f := range compileHost(t, topo, "host1").Tun {
+		if f.Table == TableFromTun && f.Match.InPort == alloc.TunnelOFPort["host2"] && f.Match.TunID != 100 {
+			t.Errorf("host2's tunnel accepts VNI %d: %s", f.Match.TunID, f)
+		}
+	}
+}
+
+func TestLearnModeLearnsAndControllerModeDoesNot(t *testing.T) {
+	topo := testTopology()
+	hasLearn := func(p Program) bool {
+		return strings.Contains(strings.Join(lines(p.Tun), "\n"), "learn(")
+	}
+	if !hasLearn(compileHost(t, topo, "host1")) {
+		t.Fatal("learn mode compiled no learn()")
+	}
+	topo.Host("host1").Mode = topology.ModeController
+	if hasLearn(compileHost(t, topo, "host1")) {
+		t.Fatal("controller mode compiled learn()")
+	}
+}
+
+func TestCompileRejectsIncompleteAllocation(t *testing.T) {
+	topo := testTopology()
+	_, err := Compile(topo, topo.Host("host1"), topology.Allocation{})
+	if err == nil || !strings.Contains(err.Error(), "local VLAN of VNI 100") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestEveryOwnedFlowIsCookied(t *testing.T) {
+	p := compileHost(t, testTopology(), "host3")
+	for _, f := range append(p.Tun, p.Int...) {
+		if f.Cookie&CookieOwnerMask != CookieOwned {
+			t.Errorf("flow without owner cookie: %s", f)
+		}
+	}
+}

@@ -1,0 +1,546 @@
+package ovsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/model"
+	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb/vswitch"
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
+)
+
+// Plan is one reconciliation of a host: the operations of one OVSDB
+// transaction and what they change, for people.
+type Plan struct {
+	// Changes describes every change, one per line: "+ " adds, "- "
+	// removes, "~ " changes in place. Empty when there is nothing to do.
+	Changes []string
+	// Ops is the transaction. Apply adds the next_cfg bump to it.
+	Ops []libovsdb.Operation
+	// Notes are things deliberately left as they are (e.g. a bridge kept
+	// because it holds ports ovs-vxctl did not create). They change nothing.
+	Notes []string
+
+	root     string   // Open_vSwitch row UUID
+	guardWhy []string // why Ops[i] failed, for the leading guard ops
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool { return len(p.Ops) == 0 }
+
+// planner computes a Plan from a snapshot.
+type planner struct {
+	b    builder
+	snap *snapshot
+	m    marks
+	log  *zap.Logger
+	plan *Plan
+}
+
+func (c *Client) newPlanner(snap *snapshot, t *topology.Topology, h *topology.Host) *planner {
+	return &planner{
+		b:    builder{api: c.ovs},
+		snap: snap,
+		m:    marks{owner: t.Name, host: h.Name},
+		log:  c.log.With(zap.String("topology", t.Name), zap.String("host", h.Name)),
+		plan: &Plan{root: snap.root.UUID},
+	}
+}
+
+func (p *planner) change(format string, args ...any) {
+	p.plan.Changes = append(p.plan.Changes, fmt.Sprintf(format, args...))
+}
+
+func (p *planner) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.log.Info(msg)
+	p.plan.Notes = append(p.plan.Notes, msg)
+}
+
+// finish assembles the plan: the guards first, so that a failed guard
+// aborts the transaction before anything is written.
+func (p *planner) finish() (*Plan, error) {
+	if p.b.err != nil {
+		return nil, fmt.Errorf("building OVSDB operations: %w", p.b.err)
+	}
+	if len(p.b.ops) == 0 {
+		p.plan.Changes = nil
+		return p.plan, nil
+	}
+	if len(p.plan.Changes) == 0 {
+		return nil, errors.New("internal error: operations without a described change")
+	}
+	p.plan.Ops = append(slices.Clone(p.b.guards), p.b.ops...)
+	p.plan.guardWhy = p.b.guardWhy
+	return p.plan, nil
+}
+
+// Plan computes the transaction that makes host h of topology t match the
+// topology, with allocation alloc (from t.Allocate(h, CurrentAllocation)).
+// It fails, changing nothing, when a bridge or port it needs exists and is
+// not ours. The plan is made from the database as it is now; Apply it soon.
+func (c *Client) Plan(ctx context.Context, t *topology.Topology, h *topology.Host, alloc topology.Allocation) (*Plan, error) {
+	want, err := desired(t, h, alloc)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := c.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := c.newPlanner(snap, t, h)
+	if err := p.conflicts(want); err != nil {
+		return nil, fmt.Errorf("host %s of topology %s: %w", h.Name, t.Name, err)
+	}
+	wanted := map[string]bool{}
+	for _, w := range want {
+		wanted[w.name] = true
+		if cur := snap.bridges[w.name]; cur != nil {
+			p.reconcileBridge(w, cur)
+		} else {
+			p.addBridge(w)
+		}
+	}
+	for _, name := range sortedKeys(snap.bridges) {
+		br := snap.bridges[name]
+		if !wanted[name] && p.m.owns(br.ExternalIDs) {
+			p.removeBridge(br)
+		}
+	}
+	p.strayPorts()
+	return p.finish()
+}
+
+// PlanDestroy computes the transaction that removes every row ovs-vxctl
+// created for host h of topology t, and nothing else. A bridge of ours that
+// also holds ports we did not create is kept (with a note) and only our
+// ports are removed from it.
+func (c *Client) PlanDestroy(ctx context.Context, t *topology.Topology, h *topology.Host) (*Plan, error) {
+	if t == nil || h == nil || t.Name == "" || h.Name == "" {
+		return nil, errors.New("destroy needs a named topology and host")
+	}
+	snap, err := c.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := c.newPlanner(snap, t, h)
+	for _, name := range sortedKeys(snap.bridges) {
+		if br := snap.bridges[name]; p.m.owns(br.ExternalIDs) {
+			p.removeBridge(br)
+		}
+	}
+	p.strayPorts()
+	return p.finish()
+}
+
+// conflicts reports every bridge, port or interface name we need that is
+// taken by a row that is not ours.
+func (p *planner) conflicts(want []*wantBridge) error {
+	var errs []error
+	for _, w := range want {
+		if br := p.snap.bridges[w.name]; br != nil && !p.m.owns(br.ExternalIDs) {
+			errs = append(errs, fmt.Errorf("bridge %s already exists and %s", w.name, ownerOf(br.ExternalIDs)))
+			continue // its ports would only repeat the message
+		}
+		for _, wp := range w.ports {
+			if port := p.snap.portsByName[wp.name]; port != nil {
+				br := p.snap.bridgeOfPort[port.UUID]
+				where := "on no bridge"
+				if br != nil {
+					where = "on bridge " + br.Name
+				}
+				switch {
+				case !p.m.owns(port.ExternalIDs):
+					errs = append(errs, fmt.Errorf("port %s already exists %s and %s", wp.name, where, ownerOf(port.ExternalIDs)))
+					continue
+				case br != nil && !p.m.owns(br.ExternalIDs):
+					errs = append(errs, fmt.Errorf("port %s is ours but sits on bridge %s, which is not (%s)", wp.name, br.Name, ownerOf(br.ExternalIDs)))
+					continue
+				}
+			}
+			if iface := p.snap.ifacesByName[wp.name]; iface != nil && !p.m.owns(iface.ExternalIDs) {
+				owner := "no port"
+				if port := p.snap.portOfIface[iface.UUID]; port != nil {
+					owner = "port " + port.Name
+				}
+				errs = append(errs, fmt.Errorf("interface %s already exists (on %s) and %s", wp.name, owner, ownerOf(iface.ExternalIDs)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addBridge creates bridge w with all its ports and its controller.
+func (p *planner) addBridge(w *wantBridge) {
+	var ports, ctrls []string
+	detail := "datapath_type=" + w.datapathType
+	if id := w.otherConfig["datapath-id"]; id != "" {
+		detail += " datapath-id=" + id
+	}
+	p.change("+ bridge %s (%s)", w.name, detail)
+	p.b.guardAbsent(vswitch.BridgeTable, w.name)
+	for _, wp := range w.ports {
+		ports = append(ports, p.b.createPort(wp, p.b.createInterface(wp)))
+		if wp.kind != kindLocal {
+			p.change("+ port %s %s %s", w.name, wp.name, wp.summary())
+		}
+	}
+	if w.controller != nil {
+		ctrls = append(ctrls, p.b.createController(w.controller))
+		p.change("+ controller %s %s", w.name, w.controller.target)
+	}
+	p.b.addBridgeToRoot(p.snap.root.UUID, p.b.createBridge(w, ports, ctrls))
+}
+
+// reconcileBridge updates bridge cur (ours) in place to match w.
+func (p *planner) reconcileBridge(w *wantBridge, cur *vswitch.Bridge) {
+	subject := "bridge " + w.name
+	if !p.snap.rootedBridges[cur.UUID] {
+		// Unreachable in practice: OVSDB collects unlisted bridges.
+		p.b.addBridgeToRoot(p.snap.root.UUID, cur.UUID)
+		p.change("~ %s listed in Open_vSwitch", subject)
+	}
+	row := &vswitch.Bridge{UUID: cur.UUID}
+	var fields []any
+	if cur.DatapathType != w.datapathType {
+		p.change("~ %s datapath_type %s -> %s", subject, show(cur.DatapathType), w.datapathType)
+		row.DatapathType = w.datapathType
+		fields = append(fields, &row.DatapathType)
+	}
+	if cur.FailMode == nil || *cur.FailMode != w.failMode {
+		p.change("~ %s fail_mode %s -> %s", subject, showPtr(cur.FailMode), w.failMode)
+		fm := w.failMode
+		row.FailMode = &fm
+		fields = append(fields, &row.FailMode)
+	}
+	if !sameSet(cur.Protocols, w.protocols) {
+		p.change("~ %s protocols %s -> %s", subject, showList(cur.Protocols), showList(w.protocols))
+		row.Protocols = w.protocols
+		fields = append(fields, &row.Protocols)
+	}
+	p.b.update(row, fields...)
+	p.reconcileMap(subject, "other_config", row, &row.OtherConfig, cur.OtherConfig, w.otherConfig, keyIn(bridgeOtherConfigKeys), nil)
+	p.reconcileMap(subject, "external_ids", row, &row.ExternalIDs, cur.ExternalIDs, w.externalIDs, isOurKey, nil)
+	p.reconcileController(w, cur)
+
+	// Ports: update ours in place, add missing ones, remove unwanted ones.
+	wanted := map[string]bool{}
+	for _, wp := range w.ports {
+		wanted[wp.name] = true
+		if port := p.snap.portsByName[wp.name]; port != nil {
+			p.reconcilePort(wp, port, cur)
+			continue
+		}
+		p.b.addPorts(cur.UUID, p.b.createPort(wp, p.b.createInterface(wp)))
+		p.change("+ port %s %s %s", w.name, wp.name, wp.summary())
+	}
+	var gone []*vswitch.Port
+	for _, u := range cur.Ports {
+		if port := p.snap.ports[u]; port != nil && p.m.owns(port.ExternalIDs) && !wanted[port.Name] {
+			gone = append(gone, port)
+		}
+	}
+	p.removePorts(cur, gone)
+}
+
+// reconcileController makes br-tun's controllers of ours match w.controller;
+// controllers someone else put on our bridge stay.
+func (p *planner) reconcileController(w *wantBridge, cur *vswitch.Bridge) {
+	var ours []*vswitch.Controller
+	for _, u := range cur.Controller {
+		k := p.snap.controllers[u]
+		if k == nil {
+			continue
+		}
+		if p.m.owns(k.ExternalIDs) {
+			ours = append(ours, k)
+		} else {
+			p.note("bridge %s has a controller ovs-vxctl did not set (%s): left as it is", w.name, k.Target)
+		}
+	}
+	slices.SortFunc(ours, func(a, b *vswitch.Controller) int { return strings.Compare(a.Target, b.Target) })
+	var extra []*vswitch.Controller
+	switch {
+	case w.controller == nil:
+		extra = ours
+	case len(ours) == 0:
+		p.b.addControllers(cur.UUID, p.b.createController(w.controller))
+		p.change("+ controller %s %s", w.name, w.controller.target)
+	default:
+		// Keep the one already pointing at the target, if any.
+		keep := 0
+		for i, k := range ours {
+			if k.Target == w.controller.target {
+				keep = i
+			}
+		}
+		k := ours[keep]
+		extra = slices.Delete(slices.Clone(ours), keep, keep+1)
+		subject := "controller " + w.name
+		row := &vswitch.Controller{UUID: k.UUID}
+		var fields []any
+		if k.Target != w.controller.target {
+			p.change("~ %s target %s -> %s", subject, k.Target, w.controller.target)
+			row.Target = w.controller.target
+			fields = append(fields, &row.Target)
+		}
+		if k.ConnectionMode == nil || *k.ConnectionMode != w.controller.connectionMode {
+			p.change("~ %s connection_mode %s -> %s", subject, showPtr(k.ConnectionMode), w.controller.connectionMode)
+			mode := w.controller.connectionMode
+			row.ConnectionMode = &mode
+			fields = append(fields, &row.ConnectionMode)
+		}
+		p.b.update(row, fields...)
+		p.reconcileMap(subject, "external_ids", row, &row.ExternalIDs, k.ExternalIDs, w.controller.externalIDs, isOurKey, nil)
+	}
+	var drop []string
+	for _, k := range extra {
+		drop = append(drop, k.UUID)
+		p.change("- controller %s %s", w.name, k.Target)
+	}
+	p.b.removeControllers(cur.UUID, drop...)
+}
+
+// reconcilePort updates port cur (ours) and its interface in place to match
+// wp, moving it to bridge br if it sits on another bridge of ours.
+func (p *planner) reconcilePort(wp *wantPort, cur *vswitch.Port, br *vswitch.Bridge) {
+	subject := fmt.Sprintf("port %s %s", wp.bridge, wp.name)
+	if old := p.snap.bridgeOfPort[cur.UUID]; old == nil || old.UUID != br.UUID {
+		from := "no bridge"
+		if old != nil {
+			// conflicts() made sure old is ours.
+			p.b.removePorts(old.UUID, cur.UUID)
+			from = old.Name
+		}
+		p.b.addPorts(br.UUID, cur.UUID)
+		p.change("~ %s moved from %s", subject, from)
+	}
+
+	row := &vswitch.Port{UUID: cur.UUID}
+	var fields []any
+	if !sameIntPtr(cur.Tag, wp.tag) {
+		p.change("~ %s tag %s -> %s", subject, showIntPtr(cur.Tag), showIntPtr(wp.tag))
+		row.Tag = wp.tag
+		fields = append(fields, &row.Tag)
+	}
+	var mode *string
+	if wp.tag != nil {
+		m := vswitch.PortVLANModeAccess
+		mode = &m
+	}
+	if !sameStrPtr(cur.VLANMode, mode) {
+		p.change("~ %s vlan_mode %s -> %s", subject, showPtr(cur.VLANMode), showPtr(mode))
+		row.VLANMode = mode
+		fields = append(fields, &row.VLANMode)
+	}
+
+	iface := p.snap.ifaceOf(cur)
+	if iface == nil {
+		// Someone emptied or replaced our port's interface: give it a
+		// fresh one (the old ones are collected).
+		row.Interfaces = []string{p.b.createInterface(wp)}
+		fields = append(fields, &row.Interfaces)
+		p.change("~ %s interface recreated %s", subject, wp.summary())
+	} else if len(cur.Interfaces) != 1 {
+		row.Interfaces = []string{iface.UUID}
+		fields = append(fields, &row.Interfaces)
+		p.change("~ %s interfaces %d -> 1", subject, len(cur.Interfaces))
+	}
+	p.b.update(row, fields...)
+	changed := p.reconcileMap(subject, "external_ids", row, &row.ExternalIDs, cur.ExternalIDs, wp.externalIDs, isOurKey, nil)
+	if iface != nil {
+		p.reconcileInterface(subject, wp, iface, changed)
+	}
+}
+
+// reconcileInterface updates interface cur (ours) in place to match wp.
+// Marks that changed on the port too (portChanged) are not described twice.
+func (p *planner) reconcileInterface(subject string, wp *wantPort, cur *vswitch.Interface, portChanged map[string]bool) {
+	row := &vswitch.Interface{UUID: cur.UUID}
+	var fields []any
+	if cur.Type != wp.ifType {
+		p.change("~ %s type %s -> %s", subject, show(cur.Type), show(wp.ifType))
+		row.Type = wp.ifType
+		fields = append(fields, &row.Type)
+	}
+	if !sameIntPtr(cur.OfportRequest, wp.ofportRequest) {
+		p.change("~ %s ofport_request %s -> %s", subject, showIntPtr(cur.OfportRequest), showIntPtr(wp.ofportRequest))
+		row.OfportRequest = wp.ofportRequest
+		fields = append(fields, &row.OfportRequest)
+	}
+	p.b.update(row, fields...)
+	p.reconcileMap(subject, "options", row, &row.Options, cur.Options, wp.options, keyIn(ifaceOptionKeys), nil)
+	p.reconcileMap(subject+" interface", "external_ids", row, &row.ExternalIDs, cur.ExternalIDs, wp.externalIDs, isOurKey, portChanged)
+}
+
+// reconcileMap makes the keys of a map column that we manage (managed(key),
+// or wanted) equal to want in the row m, leaving every other key alone. It
+// describes each changed key but those in quiet, and returns the changed keys.
+func (p *planner) reconcileMap(subject, column string, m model.Model, field *map[string]string, cur, want map[string]string, managed func(string) bool, quiet map[string]bool) map[string]bool {
+	var del []string
+	ins := map[string]string{}
+	keys := map[string]bool{}
+	for k := range cur {
+		if managed(k) {
+			keys[k] = true
+		}
+	}
+	for k := range want {
+		keys[k] = true
+	}
+	changed := map[string]bool{}
+	for _, k := range sortedKeys(keys) {
+		cv, has := cur[k]
+		wv, wanted := want[k]
+		switch {
+		case wanted && has && cv == wv:
+			continue
+		case wanted:
+			if has {
+				del = append(del, k)
+			}
+			ins[k] = wv
+		default:
+			del = append(del, k)
+		}
+		changed[k] = true
+		if !quiet[k] {
+			p.change("~ %s %s:%s %s -> %s", subject, column, k, showMapVal(cv, has), showMapVal(wv, wanted))
+		}
+	}
+	p.b.setMapKeys(m, field, del, ins)
+	return changed
+}
+
+// removePorts removes ports (ours) from bridge br (ours).
+func (p *planner) removePorts(br *vswitch.Bridge, ports []*vswitch.Port) {
+	slices.SortFunc(ports, func(a, b *vswitch.Port) int { return strings.Compare(a.Name, b.Name) })
+	var uuids []string
+	for _, port := range ports {
+		uuids = append(uuids, port.UUID)
+		p.change("- port %s %s", br.Name, port.Name)
+	}
+	p.b.removePorts(br.UUID, uuids...)
+}
+
+// removeBridge removes bridge br (ours) with its ports, unless it holds
+// ports that are not ours: then only our ports and controllers go.
+func (p *planner) removeBridge(br *vswitch.Bridge) {
+	var ours []*vswitch.Port
+	var foreign []string
+	for _, u := range br.Ports {
+		port := p.snap.ports[u]
+		switch {
+		case port == nil:
+		case p.m.owns(port.ExternalIDs):
+			ours = append(ours, port)
+		default:
+			foreign = append(foreign, port.Name)
+		}
+	}
+	if len(foreign) == 0 {
+		p.b.removeBridgeFromRoot(p.snap.root.UUID, br.UUID)
+		p.change("- bridge %s", br.Name)
+		slices.SortFunc(ours, func(a, b *vswitch.Port) int { return strings.Compare(a.Name, b.Name) })
+		for _, port := range ours {
+			if port.Name != br.Name {
+				p.change("- port %s %s", br.Name, port.Name)
+			}
+		}
+		for _, u := range br.Controller {
+			if k := p.snap.controllers[u]; k != nil && p.m.owns(k.ExternalIDs) {
+				p.change("- controller %s %s", br.Name, k.Target)
+			}
+		}
+		return
+	}
+	slices.Sort(foreign)
+	p.note("bridge %s kept: it holds ports ovs-vxctl did not create (%s)", br.Name, strings.Join(foreign, ", "))
+	// Keep the bridge's local port with the bridge.
+	ours = slices.DeleteFunc(ours, func(port *vswitch.Port) bool { return port.Name == br.Name })
+	p.removePorts(br, ours)
+	var drop []string
+	for _, u := range br.Controller {
+		if k := p.snap.controllers[u]; k != nil && p.m.owns(k.ExternalIDs) {
+			drop = append(drop, k.UUID)
+			p.change("- controller %s %s", br.Name, k.Target)
+		}
+	}
+	p.b.removeControllers(br.UUID, drop...)
+}
+
+// strayPorts notes ports of ours that sit where we may not touch them.
+func (p *planner) strayPorts() {
+	for _, name := range sortedKeys(p.snap.portsByName) {
+		port := p.snap.portsByName[name]
+		if !p.m.owns(port.ExternalIDs) {
+			continue
+		}
+		if br := p.snap.bridgeOfPort[port.UUID]; br != nil && !p.m.owns(br.ExternalIDs) {
+			p.note("port %s carries our marks but sits on bridge %s, which is not ours: left as it is", name, br.Name)
+		}
+	}
+}
+
+// Value formatting for change lines.
+
+func show(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}
+
+func showPtr(s *string) string {
+	if s == nil {
+		return "(none)"
+	}
+	return show(*s)
+}
+
+func showIntPtr(i *int) string {
+	if i == nil {
+		return "(none)"
+	}
+	return strconv.Itoa(*i)
+}
+
+func showList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	return "[" + strings.Join(l, ",") + "]"
+}
+
+func showMapVal(v string, ok bool) string {
+	if !ok {
+		return "(none)"
+	}
+	return strconv.Quote(v)
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+func sameIntPtr(a, b *int) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+func sameStrPtr(a, b *string) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+func keyIn(keys []string) func(string) bool {
+	return func(k string) bool { return slices.Contains(keys, k) }
+}

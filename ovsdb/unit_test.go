@@ -1,0 +1,169 @@
+package ovsdb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
+)
+
+func TestDatapathID(t *testing.T) {
+	a := DatapathID("three-hosts", "host1")
+	if a != DatapathID("three-hosts", "host1") {
+		t.Fatal("DatapathID is not deterministic")
+	}
+	seen := map[uint64]string{}
+	for _, tc := range [][2]string{{"three-hosts", "host1"}, {"three-hosts", "host2"}, {"other", "host1"}, {"three-hostsh", "ost1"}, {"", ""}} {
+		id := DatapathID(tc[0], tc[1])
+		if id>>56 != DatapathIDTopByte {
+			t.Errorf("DatapathID(%q, %q) = %016x: top byte is not %02x", tc[0], tc[1], id, DatapathIDTopByte)
+		}
+		if prev, dup := seen[id]; dup {
+			t.Errorf("DatapathID(%q, %q) = %016x, same as %s", tc[0], tc[1], id, prev)
+		}
+		seen[id] = tc[0] + "/" + tc[1]
+		if s := datapathIDString(tc[0], tc[1]); len(s) != 16 || s != fmt.Sprintf("%016x", id) {
+			t.Errorf("datapathIDString = %q", s)
+		}
+	}
+}
+
+func TestLocalVLANsRoundTrip(t *testing.T) {
+	m := map[uint32]uint16{200: 2, 100: 1, 16777215: 4094}
+	s := formatLocalVLANs(m)
+	if s != "100=1,200=2,16777215=4094" {
+		t.Fatalf("formatLocalVLANs = %q", s)
+	}
+	back, err := parseLocalVLANs(s)
+	if err != nil || formatLocalVLANs(back) != s {
+		t.Fatalf("parseLocalVLANs(%q) = %v, %v", s, back, err)
+	}
+	if m, err := parseLocalVLANs(""); err != nil || len(m) != 0 {
+		t.Errorf("parseLocalVLANs(\"\") = %v, %v", m, err)
+	}
+	for _, bad := range []string{"100", "100=0", "100=4095", "0=1", "x=1", "100=1,100=2", "16777216=1", "100=1,"} {
+		if _, err := parseLocalVLANs(bad); err == nil || !strings.Contains(err.Error(), KeyLocalVLANs) {
+			t.Errorf("parseLocalVLANs(%q) error = %v", bad, err)
+		}
+	}
+}
+
+func TestCheckEndpoint(t *testing.T) {
+	for _, ok := range []string{"unix:/var/run/openvswitch/db.sock", "tcp:127.0.0.1:6640", "tcp:[::1]:6640"} {
+		if err := checkEndpoint(ok); err != nil {
+			t.Errorf("checkEndpoint(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "unix:", "/var/run/openvswitch/db.sock", "tcp:127.0.0.1", "ssl:127.0.0.1:6640", "punix:/x"} {
+		if err := checkEndpoint(bad); err == nil {
+			t.Errorf("checkEndpoint(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConnectFailsClearly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := Connect(ctx, "unix:/tmp/hx-no-such-dir/db.sock", nil)
+	if err == nil || !strings.Contains(err.Error(), "connecting to OVSDB at unix:/tmp/hx-no-such-dir/db.sock") {
+		t.Fatalf("Connect to a missing socket: %v", err)
+	}
+	if _, err := Connect(ctx, "ssl:127.0.0.1:6640", nil); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Fatalf("Connect to ssl: %v", err)
+	}
+}
+
+func TestDesired(t *testing.T) {
+	tp := topo(topology.ModeController)
+	h := tp.Host("host1")
+	alloc, err := tp.Allocate(h, topology.Allocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := desired(tp, h, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range want {
+		got = append(got, fmt.Sprintf("bridge %s dp=%s ctrl=%v", b.name, b.datapathType, b.controller != nil))
+		for _, p := range b.ports {
+			got = append(got, fmt.Sprintf("  %s %s %s", p.bridge, p.name, p.summary()))
+		}
+	}
+	wantLines := []string{
+		"bridge br-int dp=netdev ctrl=false",
+		"  br-int br-int (internal, bridge local port)",
+		"  br-int patch-int (patch peer=patch-tun)",
+		"  br-int hxvm1 (vm network=tenant-a vni=100 tag=1)",
+		"  br-int hxint1 (internal network=tenant-b vni=200 tag=2)",
+		"bridge br-tun dp=netdev ctrl=true",
+		"  br-tun br-tun (internal, bridge local port)",
+		"  br-tun patch-tun (patch peer=patch-int ofport=1)",
+		"  br-tun vx-host2 (vxlan remote_ip=192.168.50.2 dst_port=4789 key=flow ofport=10)",
+		"  br-tun vx-host3 (vxlan remote_ip=192.168.50.3 dst_port=8472 key=flow ofport=11)",
+	}
+	if strings.Join(got, "\n") != strings.Join(wantLines, "\n") {
+		t.Errorf("desired:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
+	}
+	if b := want[1]; b.controller.target != "tcp:127.0.0.1:6653" || b.controller.connectionMode != "out-of-band" ||
+		b.otherConfig["datapath-id"] != datapathIDString("hxtest", "host1") || want[0].otherConfig["datapath-id"] != "" {
+		t.Errorf("br-tun controller/datapath-id wrong: %+v %+v", b.controller, b.otherConfig)
+	}
+	if want[0].externalIDs[KeyLocalVLANs] != "100=1,200=2" {
+		t.Errorf("br-int external_ids = %v", want[0].externalIDs)
+	}
+	for _, b := range want {
+		for _, p := range b.ports {
+			if p.externalIDs[KeyOwner] != "hxtest" || p.externalIDs[KeyHost] != "host1" {
+				t.Errorf("port %s without owner marks: %v", p.name, p.externalIDs)
+			}
+		}
+	}
+}
+
+func TestDesiredRejectsBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*topology.Topology, *topology.Allocation)
+		error string
+	}{
+		{"no VLAN for a VNI", func(_ *topology.Topology, a *topology.Allocation) { delete(a.LocalVLAN, 200) },
+			"allocation has no local VLAN for VNI 200 (network tenant-b)"},
+		{"no ofport for a peer", func(_ *topology.Topology, a *topology.Allocation) { delete(a.TunnelOFPort, "host3") },
+			"allocation has no tunnel ofport for peer host3"},
+		{"ofport taken by the patch port", func(_ *topology.Topology, a *topology.Allocation) { a.TunnelOFPort["host2"] = 1 },
+			"allocation gives peer host2 tunnel ofport 1, outside 10..65279"},
+		{"two peers on one ofport", func(_ *topology.Topology, a *topology.Allocation) { a.TunnelOFPort["host3"] = 10 },
+			"allocation gives tunnel ofport 10 to both host2 and host3"},
+		{"two VNIs on one VLAN", func(_ *topology.Topology, a *topology.Allocation) { a.LocalVLAN[200] = 1 },
+			"allocation gives local VLAN 1 to both VNI 100 and VNI 200"},
+		{"VM port named like a tunnel port", func(tp *topology.Topology, _ *topology.Allocation) { tp.Networks[0].Ports[0].Name = "vx-host2" },
+			"port name vx-host2 is used twice on host host1"},
+		{"VM port named like a bridge", func(tp *topology.Topology, _ *topology.Allocation) { tp.Networks[0].Ports[0].Name = "br-int" },
+			"port name br-int is used twice on host host1"},
+		{"controller mode without controller", func(tp *topology.Topology, _ *topology.Allocation) {
+			tp.Hosts[0].Mode = topology.ModeController
+			tp.Controller = ""
+		}, "host host1 is in controller mode but the topology names no controller"},
+		{"unnamed topology", func(tp *topology.Topology, _ *topology.Allocation) { tp.Name = "" }, "topology has no name"},
+		{"unmanaged host", func(tp *topology.Topology, _ *topology.Allocation) { tp.Hosts[0].Managed = false }, "host host1 is not managed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := topo(topology.ModeLearn)
+			h := tp.Host("host1")
+			alloc, err := tp.Allocate(h, topology.Allocation{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(tp, &alloc)
+			_, err = desired(tp, h, alloc)
+			if err == nil || !strings.Contains(err.Error(), tc.error) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.error)
+			}
+		})
+	}
+}
