@@ -96,22 +96,15 @@ func Apply(ctx context.Context, o Options) (*Report, error) {
 	rep.OVSDB = plan.Changes
 	rep.Timings["plan"] = time.Since(start)
 
-	wanted := map[string][]flows.Flow{flows.BridgeInt: prog.Int}
-	if h.Mode == topology.ModeLearn {
-		wanted[flows.BridgeTun] = prog.Tun
-	}
+	wanted := programmed(h, prog, alloc)
 
 	if o.DryRun {
-		for _, bridge := range []string{flows.BridgeInt, flows.BridgeTun} {
-			fl, ok := wanted[bridge]
-			if !ok {
-				continue
-			}
-			d, err := o.diffBridge(ctx, bridge, fl)
+		for _, w := range wanted {
+			d, err := o.diffBridge(ctx, w)
 			if err != nil {
 				return nil, err
 			}
-			rep.Flows = append(rep.Flows, BridgeFlows{Bridge: bridge, Diff: d})
+			rep.Flows = append(rep.Flows, BridgeFlows{Bridge: w.bridge, Diff: d})
 		}
 		kc, err := hostnet.Plan(ctx, t, h)
 		if err != nil {
@@ -135,12 +128,8 @@ func Apply(ctx context.Context, o Options) (*Report, error) {
 	rep.Timings["ovsdb"] = time.Since(step)
 
 	step = time.Now()
-	for _, bridge := range []string{flows.BridgeInt, flows.BridgeTun} {
-		fl, ok := wanted[bridge]
-		if !ok {
-			continue
-		}
-		bf, err := o.reconcileBridge(ctx, bridge, fl)
+	for _, w := range wanted {
+		bf, err := o.reconcileBridge(ctx, w)
 		if err != nil {
 			return nil, err
 		}
@@ -181,32 +170,53 @@ func checkOFPorts(ctx context.Context, db *ovsdb.Client, alloc topology.Allocati
 	return nil
 }
 
-func (o Options) reconcileBridge(ctx context.Context, bridge string, fl []flows.Flow) (BridgeFlows, error) {
-	conn, err := controller.Dial(ctx, o.mgmt(bridge), o.Log)
+// bridgeFlows is a set of flows apply owns on one bridge: those whose cookie
+// matches cookie under mask.
+type bridgeFlows struct {
+	bridge       string
+	flows        []flows.Flow
+	cookie, mask uint64
+}
+
+// programmed lists what apply installs over the management sockets: br-int's
+// NORMAL flow always (the controller, in controller mode, installs the same
+// flow, so both agree); br-tun's pipeline in learn mode; in controller mode
+// only the advertisement of the host's local VLANs, the controller does the
+// rest.
+func programmed(h *topology.Host, prog flows.Program, alloc topology.Allocation) []bridgeFlows {
+	out := []bridgeFlows{{flows.BridgeInt, prog.Int, flows.CookieOwned, flows.CookieOwnerMask}}
+	if h.Mode == topology.ModeLearn {
+		return append(out, bridgeFlows{flows.BridgeTun, prog.Tun, flows.CookieOwned, flows.CookieOwnerMask})
+	}
+	return append(out, bridgeFlows{flows.BridgeTun, flows.CompileAllocation(alloc), flows.CookieAllocation, flows.CookieOwnerMask})
+}
+
+func (o Options) reconcileBridge(ctx context.Context, w bridgeFlows) (BridgeFlows, error) {
+	conn, err := controller.Dial(ctx, o.mgmt(w.bridge), o.Log)
 	if err != nil {
-		return BridgeFlows{}, fmt.Errorf("connecting to %s's management socket: %w", bridge, err)
+		return BridgeFlows{}, fmt.Errorf("connecting to %s's management socket: %w", w.bridge, err)
 	}
 	defer conn.Close()
-	res, err := conn.Reconcile(ctx, fl, flows.CookieOwned, flows.CookieOwnerMask)
+	res, err := conn.Reconcile(ctx, w.flows, w.cookie, w.mask)
 	if err != nil {
-		return BridgeFlows{}, fmt.Errorf("installing the flows of %s: %w", bridge, err)
+		return BridgeFlows{}, fmt.Errorf("installing the flows of %s: %w", w.bridge, err)
 	}
-	return BridgeFlows{Bridge: bridge, Diff: res.Diff, FlowMods: res.FlowMods}, nil
+	return BridgeFlows{Bridge: w.bridge, Diff: res.Diff, FlowMods: res.FlowMods}, nil
 }
 
 // diffBridge compares compiled with installed flows; a bridge that does not
 // exist yet has none installed.
-func (o Options) diffBridge(ctx context.Context, bridge string, fl []flows.Flow) (controller.Diff, error) {
-	installed, err := o.Installed(ctx, bridge)
+func (o Options) diffBridge(ctx context.Context, w bridgeFlows) (controller.Diff, error) {
+	installed, err := o.Installed(ctx, w.bridge, w.cookie, w.mask)
 	if err != nil {
 		return controller.Diff{}, err
 	}
-	return controller.ComputeDiff(fl, installed), nil
+	return controller.ComputeDiff(w.flows, installed), nil
 }
 
-// Installed dumps the flows ovs-vxctl owns on a local bridge; none when the
-// bridge does not exist.
-func (o Options) Installed(ctx context.Context, bridge string) ([]flows.Flow, error) {
+// Installed dumps the flows on a local bridge whose cookie matches cookie
+// under mask; none when the bridge does not exist.
+func (o Options) Installed(ctx context.Context, bridge string, cookie, mask uint64) ([]flows.Flow, error) {
 	sock := filepath.Join(o.RunDir, bridge+".mgmt")
 	if _, err := os.Stat(sock); os.IsNotExist(err) {
 		return nil, nil
@@ -216,7 +226,7 @@ func (o Options) Installed(ctx context.Context, bridge string) ([]flows.Flow, er
 		return nil, fmt.Errorf("connecting to %s's management socket: %w", bridge, err)
 	}
 	defer conn.Close()
-	fl, err := conn.Dump(ctx, flows.CookieOwned, flows.CookieOwnerMask)
+	fl, err := conn.Dump(ctx, cookie, mask)
 	if err != nil {
 		return nil, fmt.Errorf("dumping the flows of %s: %w", bridge, err)
 	}
@@ -276,16 +286,19 @@ func DiffFlows(ctx context.Context, o Options) ([]BridgeFlows, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The whole pipeline, whoever installs it: apply (learn mode) or the
+	// controller (controller mode, where the controller's own table 20 and
+	// ARP entries come on top and are not compared).
 	var out []BridgeFlows
-	for _, b := range []struct {
-		name string
-		fl   []flows.Flow
-	}{{flows.BridgeInt, prog.Int}, {flows.BridgeTun, prog.Tun}} {
-		d, err := o.diffBridge(ctx, b.name, b.fl)
+	for _, w := range []bridgeFlows{
+		{flows.BridgeInt, prog.Int, flows.CookieOwned, flows.CookieOwnerMask},
+		{flows.BridgeTun, prog.Tun, flows.CookieOwned, flows.CookieOwnerMask},
+	} {
+		d, err := o.diffBridge(ctx, w)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, BridgeFlows{Bridge: b.name, Diff: d})
+		out = append(out, BridgeFlows{Bridge: w.bridge, Diff: d})
 	}
 	return out, nil
 }

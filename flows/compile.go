@@ -82,8 +82,22 @@ func (c compiler) classify() []Flow {
 	return out
 }
 
-// fromLocal builds table 1: unicast to 20, group addresses to 21.
+// fromLocal builds table 1: unicast to 20, group addresses to 21. In
+// controller mode these are the flows for sources the controller does not
+// know yet: the frame goes on as usual (nothing is lost) and a copy of its
+// headers goes to the controller, which learns the source and installs
+// higher-priority known-source flows (CompileEndpoints) that stop the reports.
 func (c compiler) fromLocal() []Flow {
+	if c.h.Mode == topology.ModeController {
+		return []Flow{
+			{Table: TableFromPort, Priority: PriorityClassify,
+				Match:   Match{EthDst: Unicast, EthDstMask: GroupBit},
+				Actions: []Action{Controller{MaxLen: PacketInBytes}, GotoTable{TableUnicast}}},
+			{Table: TableFromPort, Priority: PriorityClassify,
+				Match:   Match{EthDst: GroupBit, EthDstMask: GroupBit},
+				Actions: []Action{Controller{MaxLen: PacketInBytes}, GotoTable{TableFlood}}},
+		}
+	}
 	return []Flow{
 		{Table: TableFromPort, Priority: PriorityClassify,
 			Match:   Match{EthDst: Unicast, EthDstMask: GroupBit},

@@ -204,3 +204,61 @@ func TestEveryOwnedFlowIsCookied(t *testing.T) {
 		}
 	}
 }
+
+func TestAllocationAdvertisementRoundTrips(t *testing.T) {
+	topo := testTopology()
+	alloc := mustAlloc(t, topo, "host1")
+	fl := CompileAllocation(alloc)
+	if len(fl) != len(alloc.LocalVLAN) {
+		t.Fatalf("%d advertisement flows for %d networks", len(fl), len(alloc.LocalVLAN))
+	}
+	got := LocalVLANsFromFlows(append(fl, compileHost(t, topo, "host1").Tun...))
+	if len(got) != len(alloc.LocalVLAN) {
+		t.Fatalf("read back %v, want %v", got, alloc.LocalVLAN)
+	}
+	for vni, vlan := range alloc.LocalVLAN {
+		if got[vni] != vlan {
+			t.Errorf("VNI %d: read back VLAN %d, want %d", vni, got[vni], vlan)
+		}
+	}
+	for _, f := range fl {
+		if f.Cookie&ControllerReconcileMask == CookieOwned&ControllerReconcileMask {
+			t.Errorf("the controller's reconcile would own advertisement flow %s", f)
+		}
+	}
+	if CookieController&ControllerReconcileMask != CookieOwned&ControllerReconcileMask ||
+		CookieLearned&ControllerReconcileMask == CookieOwned&ControllerReconcileMask {
+		t.Error("ControllerReconcileMask must select owned and controller cookies and nothing else")
+	}
+}
+
+func TestCompileEndpoints(t *testing.T) {
+	topo := testTopology()
+	for _, h := range topo.Hosts {
+		h.Mode = topology.ModeController
+	}
+	alloc := mustAlloc(t, topo, "host1")
+	eps := []Endpoint{
+		{VNI: 100, MAC: mac("52:54:00:00:00:01"), Host: "host1", IPs: []netip.Addr{netip.MustParseAddr("10.1.1.1")}},
+		{VNI: 100, MAC: mac("52:54:00:00:00:02"), Host: "host2", IPs: []netip.Addr{netip.MustParseAddr("10.1.1.2")}},
+		{VNI: 300, MAC: mac("52:54:00:00:00:03"), Host: "host2"}, // host1 has no port in VNI 300
+	}
+	got := strings.Join(lines(CompileEndpoints(topo, topo.Host("host1"), alloc, eps)), "\n")
+	for _, want := range []string{
+		"table=1, priority=2,dl_vlan=1,dl_src=52:54:00:00:00:01,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:20",
+		"table=1, priority=2,dl_vlan=1,dl_src=52:54:00:00:00:01,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:21",
+		"table=1, priority=3,arp,dl_vlan=1,arp_tpa=10.1.1.1,arp_op=1 actions=drop",
+		"table=20, priority=2,dl_vlan=1,dl_dst=52:54:00:00:00:02 actions=pop_vlan,set_field:0x64->tun_id,output:10",
+		"table=1, priority=3,arp,dl_vlan=1,arp_tpa=10.1.1.2,arp_op=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:52:54:00:00:00:02->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:52:54:00:00:00:02->arp_sha,set_field:10.1.1.2->arp_spa,IN_PORT",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "52:54:00:00:00:03") {
+		t.Errorf("endpoint of a network host1 is not in compiled:\n%s", got)
+	}
+	if n := strings.Count(got, "\n") + 1; n != 5 {
+		t.Errorf("%d flows, want 5:\n%s", n, got)
+	}
+}

@@ -108,9 +108,10 @@ func checkVXLANOnUnderlay(t *testing.T, l *labEnv) {
 		vnis[vni]++
 		seen[flowKey{vni, ipDst}]++
 	}
+	// Each ping run sends 3 echo requests from the host's VM to the VTEP.
 	for k := range want {
-		if seen[k] == 0 {
-			t.Errorf("no VXLAN packet with VNI %d to VTEP %s captured on %s (%d packets captured: %v)", k.vni, k.dst, underlayIf(host), len(pkts), seen)
+		if seen[k] < 3 {
+			t.Errorf("%d VXLAN packets with VNI %d to VTEP %s captured on %s, want at least 3 (%d packets captured: %v)", seen[k], k.vni, k.dst, underlayIf(host), len(pkts), seen)
 		}
 	}
 	t.Logf("underlay capture on %s: %d VXLAN packets, by VNI %v", underlayIf(host), len(pkts), vnis)
@@ -185,10 +186,10 @@ func checkReapply(t *testing.T, l *labEnv) {
 // namespaces, OVS processes running from its directory, its directory, and
 // links in the root namespace with names the lab uses.
 func checkLabDown(t *testing.T, l *labEnv) {
-	candidates := map[string]bool{
-		lab.UnderlayBridge: true, lab.UnderlayIf: true, lab.PhyBridge: true,
-		"br-int": true, "br-tun": true, "ovs-netdev": true,
-	}
+	// Only names no other test on the machine uses: OVS instances that
+	// other packages' tests run in the root namespace create br-int, br-tun
+	// and ovs-netdev taps there at any time.
+	candidates := map[string]bool{lab.UnderlayBridge: true, lab.UnderlayIf: true}
 	for _, h := range l.topo.Hosts {
 		candidates[underlayIf(h.Name)] = true
 	}

@@ -100,7 +100,7 @@ func (l *labEnv) ping(t testing.TB, src vm, dstIP, what string) pingStats {
 	r := l.exec(src.name(), "ping", "-n", "-c", "3", "-W", "2", "-i", "0.2", dstIP)
 	s := parsePing(r.stdout)
 	if r.code != 0 || s.sent != 3 || s.received != 3 {
-		t.Errorf("ping %s -> %s (%s): %d/%d answered: %v", src.name(), dstIP, what, s.received, s.sent, r)
+		t.Errorf("ping %s -> %s %s: %d/%d answered: %v", src.name(), dstIP, what, s.received, s.sent, r)
 		return s
 	}
 	t.Logf("ping %-9s -> %-9s %s: 3/3, rtt min/avg/max/mdev %s", src.name(), dstIP, what, s.rtt)
@@ -124,9 +124,12 @@ func startCapture(t testing.TB, ns, dev, filter string, maxPackets int, timeout 
 	c := &capture{file: filepath.Join(t.TempDir(), "capture.pcap"), done: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	c.cancel = cancel
-	argv := []string{"netns", "exec", ns, "tcpdump", "-i", dev, "-nn", "-U", "-c", fmt.Sprint(maxPackets), "-w", c.file}
+	argv := []string{"netns", "exec", ns, "tcpdump", "-i", dev, "-nn", "--immediate-mode", "-U", "-c", fmt.Sprint(maxPackets), "-w", c.file}
 	argv = append(argv, strings.Fields(filter)...)
-	// `ip netns exec` execs tcpdump in its place: the pid is tcpdump's.
+	// --immediate-mode and -U write each packet as it comes: otherwise
+	// libpcap hands packets over in blocks and those pending when tcpdump
+	// is stopped are lost. `ip netns exec` execs tcpdump in its place: the
+	// pid is tcpdump's.
 	c.cmd = exec.CommandContext(ctx, "ip", argv...)
 	c.cmd.Cancel = func() error { return c.cmd.Process.Signal(syscall.SIGINT) }
 	c.cmd.WaitDelay = 5 * time.Second

@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type Options struct {
 	Dir       string      // state root; default /run/ovs-vxctl/lab/<topology name>
 	Log       *zap.Logger // nil: no logging
 	SkipApply bool        // bring up namespaces, OVS, underlay and VMs only
+	// ControllerArgs are passed to `ovs-vxctl controller` when the topology
+	// is in controller mode (e.g. --metrics-listen).
+	ControllerArgs []string
 }
 
 func (o *Options) logger() *zap.Logger {
@@ -149,6 +153,19 @@ func Up(ctx context.Context, o Options) (rep *Report, err error) {
 		}, false)
 	}); err != nil {
 		return nil, err
+	}
+	if p.withCtrl {
+		if err := step("controller", func() error {
+			if err := p.controllerRoutes(ctx); err != nil {
+				return err
+			}
+			if o.SkipApply {
+				return nil
+			}
+			return p.startController(ctx)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if !o.SkipApply {
 		if err := step("apply", func() error {
@@ -329,6 +346,9 @@ func (p *plan) vtepLines(hp *hostPlan, dev string) []string {
 	}
 	for _, o := range hp.others {
 		lines = append(lines, fmt.Sprintf("route add %s/%d dev %s", o, hostBits(o), dev))
+	}
+	if c := p.ctrl.Addr().Unmap(); p.withCtrl && c.Is4() == v.Is4() && !slices.Contains(hp.others, c) {
+		lines = append(lines, fmt.Sprintf("route add %s/%d dev %s", c, hostBits(c), dev))
 	}
 	return lines
 }

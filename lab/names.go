@@ -107,10 +107,12 @@ func PortMAC(topo string, p *topology.Port) net.HardwareAddr {
 
 // plan is everything Up builds, derived from the options once.
 type plan struct {
-	o     Options
-	dir   string
-	ul    string
-	hosts []*hostPlan
+	o        Options
+	dir      string
+	ul       string
+	hosts    []*hostPlan
+	ctrl     netip.AddrPort // where the lab's controller listens
+	withCtrl bool           // a managed host is in controller mode
 }
 
 type hostPlan struct {
@@ -160,6 +162,10 @@ func newPlan(o Options) (*plan, error) {
 		}
 	}
 	p := &plan{o: o, dir: o.dir(), ul: UnderlayNS(o)}
+	var err error
+	if p.ctrl, p.withCtrl, err = controllerAddr(t); err != nil {
+		return nil, err
+	}
 	if !filepath.IsAbs(p.dir) {
 		return nil, fmt.Errorf("state directory %q: an absolute path is needed", p.dir)
 	}

@@ -114,15 +114,20 @@ func desired(t *topology.Topology, h *topology.Host, alloc topology.Allocation) 
 		}
 	}
 	brInt, brTun := newBridge(BridgeInt), newBridge(BridgeTun)
-	brTun.otherConfig["datapath-id"] = datapathIDString(t.Name, h.Name)
+	brTun.otherConfig["datapath-id"] = datapathIDString(t.Name, h.Name, BridgeTun)
+	brInt.otherConfig["datapath-id"] = datapathIDString(t.Name, h.Name, BridgeInt)
 	if h.Mode == topology.ModeController {
 		if t.Controller == "" {
 			return nil, fmt.Errorf("host %s is in controller mode but the topology names no controller", h.Name)
 		}
-		brTun.controller = &wantController{
-			target:         t.Controller,
-			connectionMode: vswitch.ControllerConnectionModeOutOfBand,
-			externalIDs:    m.ids(),
+		// Both bridges: OVS forgets flows when ovs-vswitchd restarts, and the
+		// controller restores br-int's as well as br-tun's when they reconnect.
+		for _, br := range []*wantBridge{brInt, brTun} {
+			br.controller = &wantController{
+				target:         t.Controller,
+				connectionMode: vswitch.ControllerConnectionModeOutOfBand,
+				externalIDs:    m.ids(),
+			}
 		}
 	}
 

@@ -67,10 +67,20 @@ func DatapathID(topoName, hostName string) uint64 {
 	return id&^(0xff<<56) | DatapathIDTopByte<<56
 }
 
-// datapathIDString is DatapathID as other_config:datapath-id takes it:
+// BridgeDatapathID is the datapath ID of one of ovs-vxctl's bridges: br-tun's
+// is DatapathID; br-int's hashes the bridge name in too. In controller mode the
+// controller serves both bridges and tells them apart by it.
+func BridgeDatapathID(topoName, hostName, bridge string) uint64 {
+	if bridge == BridgeTun {
+		return DatapathID(topoName, hostName)
+	}
+	return DatapathID(topoName, hostName+"\x00"+bridge)
+}
+
+// datapathIDString is BridgeDatapathID as other_config:datapath-id takes it:
 // exactly 16 hex digits.
-func datapathIDString(topoName, hostName string) string {
-	return fmt.Sprintf("%016x", DatapathID(topoName, hostName))
+func datapathIDString(topoName, hostName, bridge string) string {
+	return fmt.Sprintf("%016x", BridgeDatapathID(topoName, hostName, bridge))
 }
 
 // marks holds the owner and host a row must carry to be ours.

@@ -25,7 +25,7 @@ func TestDatapathID(t *testing.T) {
 			t.Errorf("DatapathID(%q, %q) = %016x, same as %s", tc[0], tc[1], id, prev)
 		}
 		seen[id] = tc[0] + "/" + tc[1]
-		if s := datapathIDString(tc[0], tc[1]); len(s) != 16 || s != fmt.Sprintf("%016x", id) {
+		if s := datapathIDString(tc[0], tc[1], BridgeTun); len(s) != 16 || s != fmt.Sprintf("%016x", id) {
 			t.Errorf("datapathIDString = %q", s)
 		}
 	}
@@ -110,8 +110,14 @@ func TestDesired(t *testing.T) {
 		t.Errorf("desired:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
 	}
 	if b := want[1]; b.controller.target != "tcp:127.0.0.1:6653" || b.controller.connectionMode != "out-of-band" ||
-		b.otherConfig["datapath-id"] != datapathIDString("hxtest", "host1") || want[0].otherConfig["datapath-id"] != "" {
+		b.otherConfig["datapath-id"] != datapathIDString("hxtest", "host1", BridgeTun) {
 		t.Errorf("br-tun controller/datapath-id wrong: %+v %+v", b.controller, b.otherConfig)
+	}
+	// br-int is served by the controller too, under its own datapath ID.
+	if i := want[0]; i.controller == nil || i.controller.target != "tcp:127.0.0.1:6653" ||
+		i.otherConfig["datapath-id"] != datapathIDString("hxtest", "host1", BridgeInt) ||
+		i.otherConfig["datapath-id"] == want[1].otherConfig["datapath-id"] {
+		t.Errorf("br-int controller/datapath-id wrong: %+v %+v", i.controller, i.otherConfig)
 	}
 	if want[0].externalIDs[KeyLocalVLANs] != "100=1,200=2" {
 		t.Errorf("br-int external_ids = %v", want[0].externalIDs)

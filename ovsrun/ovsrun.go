@@ -138,7 +138,8 @@ func (i *Instance) Stop(ctx context.Context) error {
 	var errs []error
 	if out, err := i.Vsctl(ctx, "--no-wait", "list-br"); err == nil {
 		for _, br := range strings.Fields(out) {
-			if _, err := i.Vsctl(ctx, "--if-exists", "del-br", br); err != nil {
+			// --no-wait: ovs-vswitchd may be dead, and waiting for it would hang.
+			if _, err := i.Vsctl(ctx, "--no-wait", "--if-exists", "del-br", br); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -160,7 +161,24 @@ func (i *Instance) StopVswitchd() error {
 // Running reports whether the daemon ("ovsdb-server" or "ovs-vswitchd") lives.
 func (i *Instance) Running(daemon string) bool {
 	pid, err := readPid(filepath.Join(i.Dir, daemon+".pid"))
-	return err == nil && syscall.Kill(pid, 0) == nil
+	return err == nil && alive(pid)
+}
+
+// alive reports whether pid is a live process: a zombie (exited, not yet
+// reaped by its parent) does not count.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
 }
 
 func readPid(path string) (int, error) {
@@ -182,12 +200,12 @@ func stopPid(path string) error {
 	} else if err != nil {
 		return err
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+	if !alive(pid) || syscall.Kill(pid, syscall.SIGTERM) != nil {
 		os.Remove(path)
 		return nil // already gone
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if syscall.Kill(pid, 0) != nil {
+		if !alive(pid) {
 			os.Remove(path)
 			return nil
 		}

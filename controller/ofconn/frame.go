@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/contiv/libOpenflow/openflow13"
-	"github.com/contiv/libOpenflow/util"
 )
 
 // Version is the only OpenFlow version this package speaks (1.3).
@@ -52,10 +49,10 @@ type Message struct {
 	Type    uint8
 	Xid     uint32
 	Raw     []byte
-	// Parsed is libOpenflow's value for the asynchronous messages (packet-in,
-	// flow-removed, port-status) when it could parse them; ParseErr says why
-	// it could not. Other messages are left raw.
-	Parsed   util.Message
+	// Parsed is the decoded asynchronous message (*PacketIn, *PortStatus or
+	// *FlowRemoved); ParseErr says why one could not be decoded. Other
+	// messages are left raw.
+	Parsed   any
 	ParseErr error
 }
 
@@ -106,9 +103,10 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 	return frame, nil
 }
 
-// Decode turns a frame read by ReadFrame into a Message. It never panics:
-// libOpenflow is called only for the asynchronous message types, and a panic
-// inside it becomes ParseErr.
+// Decode turns a frame read by ReadFrame into a Message, decoding the
+// asynchronous messages. It never panics and never calls libOpenflow's
+// parser (which panics on unknown experimenter messages, loops forever on a
+// packet-out and misreads port-status).
 func Decode(frame []byte) Message {
 	m := Message{Raw: frame}
 	if len(frame) < HeaderLen {
@@ -119,26 +117,19 @@ func Decode(frame []byte) Message {
 	if m.Version != Version {
 		return m
 	}
+	var err error
 	switch m.Type {
-	case TypePacketIn, TypeFlowRemoved, TypePortStatus:
-		m.Parsed, m.ParseErr = parseLibOpenflow(frame)
+	case TypePacketIn:
+		m.Parsed, err = DecodePacketIn(frame)
+	case TypeFlowRemoved:
+		m.Parsed, err = DecodeFlowRemoved(frame)
+	case TypePortStatus:
+		m.Parsed, err = DecodePortStatus(frame)
+	}
+	if err != nil {
+		m.Parsed, m.ParseErr = nil, err
 	}
 	return m
-}
-
-// parseLibOpenflow calls openflow13.Parse, which indexes without checking
-// lengths: a malformed message makes it panic, and the panic becomes an error.
-func parseLibOpenflow(frame []byte) (msg util.Message, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg, err = nil, fmt.Errorf("libOpenflow could not parse message type %d: %v", frame[1], r)
-		}
-	}()
-	msg, err = openflow13.Parse(frame)
-	if err == nil && msg == nil {
-		err = fmt.Errorf("libOpenflow has no parser for message type %d", frame[1])
-	}
-	return msg, err
 }
 
 // Error is an OpenFlow error message from the switch (ofp_error_msg),
