@@ -22,23 +22,16 @@ at the controller. Only what ovs-vxctl created is ever changed. An invalid file
 changes nothing. --dry-run prints what would change and changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.loadTopology()
+			o, ctx, done, err := g.hostOptions(dryRun)
 			if err != nil {
 				return err
 			}
-			h, err := g.managedHost(t)
+			defer done()
+			rep, err := agent.Apply(ctx, o)
 			if err != nil {
-				return err
+				return fmt.Errorf("applying %s to host %s: %w", g.file, o.Host.Name, err)
 			}
-			log := g.logger()
-			defer log.Sync()
-			ctx, cancel := g.context()
-			defer cancel()
-			rep, err := agent.Apply(ctx, agent.Options{Topology: t, Host: h, DB: g.dbEndpoint(), RunDir: rundir(), DryRun: dryRun, Log: log})
-			if err != nil {
-				return fmt.Errorf("applying %s to host %s: %w", g.file, h.Name, err)
-			}
-			return printReport(cmd.OutOrStdout(), g.format, h.Name, dryRun, rep)
+			return printReport(cmd.OutOrStdout(), g.format, o.Host.Name, dryRun, rep)
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change; change nothing")

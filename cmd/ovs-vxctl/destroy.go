@@ -15,23 +15,16 @@ func newDestroyCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove everything apply created on this host, and nothing else",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.loadTopology()
+			o, ctx, done, err := g.hostOptions(dryRun)
 			if err != nil {
 				return err
 			}
-			h, err := g.managedHost(t)
+			defer done()
+			rep, err := agent.Destroy(ctx, o)
 			if err != nil {
-				return err
+				return fmt.Errorf("destroying topology %s on host %s: %w", o.Topology.Name, o.Host.Name, err)
 			}
-			log := g.logger()
-			defer log.Sync()
-			ctx, cancel := g.context()
-			defer cancel()
-			rep, err := agent.Destroy(ctx, agent.Options{Topology: t, Host: h, DB: g.dbEndpoint(), RunDir: rundir(), DryRun: dryRun, Log: log})
-			if err != nil {
-				return fmt.Errorf("destroying topology %s on host %s: %w", t.Name, h.Name, err)
-			}
-			return printReport(cmd.OutOrStdout(), g.format, h.Name, dryRun, rep)
+			return printReport(cmd.OutOrStdout(), g.format, o.Host.Name, dryRun, rep)
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be removed; remove nothing")

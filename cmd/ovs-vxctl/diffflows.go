@@ -18,21 +18,14 @@ br-int and br-tun. Lines only installed start with '-', lines only compiled with
 '+'. Exit status: 0 same, 2 different, 1 error (as ovs-ofctl diff-flows).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.loadTopology()
+			o, ctx, done, err := g.hostOptions(false)
 			if err != nil {
 				return err
 			}
-			h, err := g.managedHost(t)
+			defer done()
+			res, err := agent.DiffFlows(ctx, o)
 			if err != nil {
-				return err
-			}
-			log := g.logger()
-			defer log.Sync()
-			ctx, cancel := g.context()
-			defer cancel()
-			res, err := agent.DiffFlows(ctx, agent.Options{Topology: t, Host: h, DB: g.dbEndpoint(), RunDir: rundir(), Log: log})
-			if err != nil {
-				return fmt.Errorf("comparing flows on host %s: %w", h.Name, err)
+				return fmt.Errorf("comparing flows on host %s: %w", o.Host.Name, err)
 			}
 			differ := false
 			w := cmd.OutOrStdout()
@@ -51,7 +44,7 @@ br-int and br-tun. Lines only installed start with '-', lines only compiled with
 				}
 			}
 			if g.format == "json" {
-				if err := writeJSON(w, map[string]any{"host": h.Name, "differ": differ, "bridges": jsonOut}); err != nil {
+				if err := writeJSON(w, map[string]any{"host": o.Host.Name, "differ": differ, "bridges": jsonOut}); err != nil {
 					return err
 				}
 			}

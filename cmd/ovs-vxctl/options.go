@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/ovs-vxctl/ovs-vxctl/agent"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -132,6 +133,24 @@ func (g *globalOptions) resolveHost(t *topology.Topology) (*topology.Host, error
 		}
 	}
 	return nil, fmt.Errorf("no host of topology %s has a vtep that is an address of this machine: give --host", t.Name)
+}
+
+// hostOptions loads -f, resolves the managed host and builds the agent
+// options every verb that acts on this host's OVS shares. The caller calls
+// done when finished.
+func (g *globalOptions) hostOptions(dryRun bool) (o agent.Options, ctx context.Context, done func(), err error) {
+	t, err := g.loadTopology()
+	if err != nil {
+		return o, nil, nil, err
+	}
+	h, err := g.managedHost(t)
+	if err != nil {
+		return o, nil, nil, err
+	}
+	log := g.logger()
+	ctx, cancel := g.context()
+	o = agent.Options{Topology: t, Host: h, DB: g.dbEndpoint(), RunDir: rundir(), DryRun: dryRun, Log: log}
+	return o, ctx, func() { cancel(); log.Sync() }, nil
 }
 
 // managedHost is resolveHost for verbs that configure the host.
