@@ -29,6 +29,8 @@ type Options struct {
 	RunDir   string // OVS_RUNDIR: where <bridge>.mgmt sockets are
 	DryRun   bool
 	Log      *zap.Logger
+	// SSL are the switch's TLS files for an ssl: controller target.
+	SSL *ovsdb.SSLFiles
 }
 
 func (o Options) mgmt(bridge string) string {
@@ -89,7 +91,7 @@ func Apply(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := db.Plan(ctx, t, h, alloc)
+	plan, err := db.PlanWith(ctx, t, h, alloc, ovsdb.PlanOptions{SSL: o.SSL})
 	if err != nil {
 		return nil, fmt.Errorf("planning OVSDB changes: %w", err)
 	}

@@ -87,7 +87,7 @@ func FDB(ctx context.Context, o Options, vni uint32) ([]FDBEntry, error) {
 				continue
 			}
 			e := FDBEntry{MAC: f.Match.EthDst.String(), VNI: uint32(f.Cookie &^ flows.CookieOwnerMask), Origin: origin.name,
-				HardTimeout: f.HardTimeout}
+				HardTimeout: f.HardTimeout, AgeSeconds: d.DurationSec}
 			if vni != 0 && e.VNI != vni {
 				continue
 			}

@@ -3,7 +3,6 @@ package controller_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -259,7 +258,7 @@ func bigTable(n int) []flows.Flow {
 	for i := range n {
 		vlan := uint16(i%100 + 1)
 		fl = append(fl, flows.Flow{Table: 20, Priority: 10,
-			Match: flows.Match{HasVLAN: true, VLAN: vlan, EthDst: net.HardwareAddr{0x52, 0x54, 0, byte(i >> 16), byte(i >> 8), byte(i)}},
+			Match:   flows.Match{HasVLAN: true, VLAN: vlan, EthDst: net.HardwareAddr{0x52, 0x54, 0, byte(i >> 16), byte(i >> 8), byte(i)}},
 			Actions: []flows.Action{flows.PopVLAN{}, flows.SetTunID{ID: 1000 + uint64(vlan)}, flows.Output{Port: uint32(10 + i%2)}}})
 	}
 	return owned(fl)
@@ -301,5 +300,4 @@ func TestReconcile10000Flows(t *testing.T) {
 	if want := flowLines(changed); !slices.Equal(got, want) {
 		t.Errorf("installed %d flows differ from the %d desired", len(got), len(want))
 	}
-	fmt.Printf("10k reconcile timings logged above (run with -v)\n")
 }

@@ -118,7 +118,7 @@ func (a GotoTable) String() string  { return fmt.Sprintf("goto_table:%d", a.Tabl
 func (PushVLAN) String() string     { return "push_vlan:0x8100" }
 func (PopVLAN) String() string      { return "pop_vlan" }
 func (a SetVLANVID) String() string { return fmt.Sprintf("set_field:%d->vlan_vid", 0x1000|a.VID) }
-func (a SetTunID) String() string   { return fmt.Sprintf("set_field:%#x->tun_id", a.ID) }
+func (a SetTunID) String() string   { return "set_field:" + hex(a.ID) + "->tun_id" }
 func (a SetEthSrc) String() string  { return fmt.Sprintf("set_field:%s->eth_src", a.MAC) }
 func (a SetARPOp) String() string   { return fmt.Sprintf("set_field:%d->arp_op", a.Op) }
 func (a SetARPSHA) String() string  { return fmt.Sprintf("set_field:%s->arp_sha", a.MAC) }
@@ -137,6 +137,8 @@ func (a Learn) String() string {
 	if a.Cookie != 0 {
 		fmt.Fprintf(&b, ",cookie=%#x", a.Cookie)
 	}
-	b.WriteString(",NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[])")
+	// VLAN_TCI[0..12] (VID and the CFI/present bit) makes learned entries
+	// match dl_vlan=N: tagged frames of that VLAN only.
+	b.WriteString(",NXM_OF_VLAN_TCI[0..12],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[])")
 	return b.String()
 }

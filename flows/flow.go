@@ -117,7 +117,7 @@ func (m Match) fields() []string {
 		out = append(out, shorthand)
 	}
 	if m.HasTunID {
-		out = append(out, fmt.Sprintf("tun_id=%#x", m.TunID))
+		out = append(out, "tun_id="+hex(m.TunID))
 	}
 	if m.InPort != 0 {
 		out = append(out, "in_port="+strconv.FormatUint(uint64(m.InPort), 10))
@@ -136,7 +136,7 @@ func (m Match) fields() []string {
 		out = append(out, s)
 	}
 	if shorthand == "" && m.EthType != 0 {
-		out = append(out, fmt.Sprintf("dl_type=%#06x", m.EthType))
+		out = append(out, fmt.Sprintf("dl_type=0x%04x", m.EthType))
 	}
 	if m.ArpSPA.IsValid() {
 		out = append(out, "arp_spa="+m.ArpSPA.String())
@@ -167,4 +167,13 @@ func (m Match) shorthand() string {
 		return "ipv6"
 	}
 	return ""
+}
+
+// hex renders a number as OVS does: 0x-prefixed hexadecimal, but plain "0"
+// for zero.
+func hex(v uint64) string {
+	if v == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%#x", v)
 }

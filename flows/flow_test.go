@@ -28,7 +28,7 @@ func TestStringMatchesOvsOfctl(t *testing.T) {
 			" table=1, priority=1,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:20"},
 		{Flow{Table: 2, Priority: 1, Match: Match{HasTunID: true, TunID: 100}, Actions: []Action{
 			PushVLAN{}, SetVLANVID{1}, Learn{Table: 20, HardTimeout: 300, Priority: 1, Cookie: 0x7679000000000000}, Output{1}}},
-			" table=2, priority=1,tun_id=0x64 actions=push_vlan:0x8100,set_field:4097->vlan_vid,learn(table=20,hard_timeout=300,priority=1,cookie=0x7679000000000000,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1"},
+			" table=2, priority=1,tun_id=0x64 actions=push_vlan:0x8100,set_field:4097->vlan_vid,learn(table=20,hard_timeout=300,priority=1,cookie=0x7679000000000000,NXM_OF_VLAN_TCI[0..12],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1"},
 		{Flow{Table: 21, Priority: 1, Match: Match{HasVLAN: true, VLAN: 1}, Actions: []Action{PopVLAN{}, SetTunID{100}, Output{10}, Output{11}}},
 			" table=21, priority=1,dl_vlan=1 actions=pop_vlan,set_field:0x64->tun_id,output:10,output:11"},
 		{Flow{Cookie: 1, Table: 3, HardTimeout: 300, Priority: 5, Match: Match{EthType: EthTypeARP, HasTunID: true, TunID: 100, InPort: 10,

@@ -94,16 +94,25 @@ func (l *labEnv) warmUp(t testing.TB, src vm, ip string, within time.Duration) {
 }
 
 // ping sends 3 pings from src to dst's address and requires every one to be
-// answered; it logs the RTTs.
+// answered; it logs the RTTs. A run that loses packets is repeated once (and
+// the loss logged): on a loaded 2-core machine the userspace datapath can
+// miss a 2 s deadline, while a broken path loses every packet twice.
 func (l *labEnv) ping(t testing.TB, src vm, dstIP, what string) pingStats {
 	t.Helper()
-	r := l.exec(src.name(), "ping", "-n", "-c", "3", "-W", "2", "-i", "0.2", dstIP)
-	s := parsePing(r.stdout)
-	if r.code != 0 || s.sent != 3 || s.received != 3 {
-		t.Errorf("ping %s -> %s %s: %d/%d answered: %v", src.name(), dstIP, what, s.received, s.sent, r)
-		return s
+	var r result
+	var s pingStats
+	for attempt := 1; attempt <= 2; attempt++ {
+		r = l.exec(src.name(), "ping", "-n", "-c", "3", "-W", "2", "-i", "0.2", dstIP)
+		s = parsePing(r.stdout)
+		if r.code == 0 && s.sent == 3 && s.received == 3 {
+			t.Logf("ping %-9s -> %-9s %s: 3/3, rtt min/avg/max/mdev %s", src.name(), dstIP, what, s.rtt)
+			return s
+		}
+		if attempt == 1 {
+			t.Logf("ping %s -> %s %s: %d/%d answered, trying once more", src.name(), dstIP, what, s.received, s.sent)
+		}
 	}
-	t.Logf("ping %-9s -> %-9s %s: 3/3, rtt min/avg/max/mdev %s", src.name(), dstIP, what, s.rtt)
+	t.Errorf("ping %s -> %s %s: %d/%d answered (twice lossy): %v", src.name(), dstIP, what, s.received, s.sent, r)
 	return s
 }
 

@@ -77,7 +77,7 @@ func checkLearned(t *testing.T, l *labEnv) {
 			continue
 		}
 		vtep := l.topo.Host(remote.host).VTEP.String()
-		want := fmt.Sprintf("cookie=%#x, table=20, hard_timeout=%d, priority=1,vlan_tci=0x%04x/0x0fff,dl_dst=%s "+
+		want := fmt.Sprintf("cookie=%#x, table=20, hard_timeout=%d, priority=1,dl_vlan=%d,dl_dst=%s "+
 			"actions=load:0->NXM_OF_VLAN_TCI[],load:%#x->NXM_NX_TUN_ID[],output:%s",
 			flows.CookieLearned|uint64(vni), host.LearnTimeout, vlan, remote.mac, vni, l.tunnelOfport(t, host.Name, vtep))
 		if !table20[want] {

@@ -293,6 +293,9 @@ func (p *plan) buildHost(ctx context.Context, hp *hostPlan, ht *HostTime) error 
 	if err := txOff(ctx, hp.ns, UnderlayIf); err != nil {
 		return err
 	}
+	if err := p.forward(ctx, hp); err != nil {
+		return err
+	}
 	return waitOVSRoutes(ctx, inst, hp.others)
 }
 

@@ -1,8 +1,8 @@
 // Package ovsdb reconciles one host's Open vSwitch database with a topology:
 // it computes the OVSDB operations that make br-int, br-tun, the patch pair,
-// the VXLAN ports and the VM/internal ports of a managed host match the
-// topology, shows them as a list of human-readable changes, and commits them
-// in one transaction. Every row it creates carries ownership marks in
+// the VXLAN ports, the VM/internal ports of a managed host (and, for an ssl:
+// controller, the switch's SSL row) match the topology, shows them as a list
+// of human-readable changes, and commits them in one transaction. Every row it creates carries ownership marks in
 // external_ids (see KeyOwner); rows without them are never modified.
 //
 // It talks to ovsdb-server with libovsdb and the typed models of package
@@ -34,8 +34,8 @@ import (
 const DefaultWaitTimeout = 30 * time.Second
 
 // Client is a connection to one ovsdb-server holding the Open_vSwitch
-// database. It monitors the Open_vSwitch, Bridge, Port, Interface and
-// Controller tables into a local cache and reconnects (with backoff, for
+// database. It monitors the Open_vSwitch, Bridge, Port, Interface,
+// Controller and SSL tables into a local cache and reconnects (with backoff, for
 // ever) when the server goes away. It is safe for concurrent use.
 type Client struct {
 	ovs      client.Client
@@ -68,6 +68,7 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 		vswitch.PortTable:        &vswitch.Port{},
 		vswitch.InterfaceTable:   &vswitch.Interface{},
 		vswitch.ControllerTable:  &vswitch.Controller{},
+		vswitch.SSLTable:         &vswitch.SSL{},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the OVSDB client model: %w", err)
@@ -112,15 +113,18 @@ func (c *Client) monitor(ctx context.Context) error {
 		p vswitch.Port
 		i vswitch.Interface
 		k vswitch.Controller
+		s vswitch.SSL
 	)
 	m := c.ovs.NewMonitor(
-		client.WithTable(&o, &o.Bridges, &o.NextCfg, &o.CurCfg, &o.OVSVersion),
+		client.WithTable(&o, &o.Bridges, &o.NextCfg, &o.CurCfg, &o.OVSVersion, &o.SSL),
 		client.WithTable(&b, &b.Name, &b.Ports, &b.DatapathType, &b.FailMode, &b.Protocols,
 			&b.OtherConfig, &b.ExternalIDs, &b.Controller, &b.DatapathID),
 		client.WithTable(&p, &p.Name, &p.Interfaces, &p.Tag, &p.VLANMode, &p.ExternalIDs),
 		client.WithTable(&i, &i.Name, &i.Type, &i.Options, &i.Ofport, &i.OfportRequest,
 			&i.ExternalIDs, &i.AdminState, &i.LinkState, &i.Error),
-		client.WithTable(&k, &k.Target, &k.ConnectionMode, &k.ExternalIDs, &k.IsConnected),
+		client.WithTable(&k, &k.Target, &k.ConnectionMode, &k.ExternalIDs, &k.IsConnected,
+			&k.ControllerRateLimit, &k.ControllerBurstLimit, &k.InactivityProbe),
+		client.WithTable(&s, &s.PrivateKey, &s.Certificate, &s.CaCert, &s.ExternalIDs),
 	)
 	if len(m.Errors) > 0 {
 		return fmt.Errorf("building the OVSDB monitor: %w", errors.Join(m.Errors...))

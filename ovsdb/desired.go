@@ -41,11 +41,36 @@ type wantBridge struct {
 	ports        []*wantPort     // the bridge's local port first
 }
 
-// wantController is the desired Controller row of br-tun.
+// Connection settings of every Controller row ovs-vxctl creates.
+const (
+	// ControllerRateLimit is controller_rate_limit: at most this many
+	// packet-ins per second go to the controller (OVS queues and then drops
+	// the excess), so that a flood of new source MACs cannot overload it.
+	ControllerRateLimit = 1000
+	// ControllerBurstLimit is controller_burst_limit: how many packet-ins
+	// beyond the rate OVS may send in a burst.
+	ControllerBurstLimit = 250
+	// ControllerInactivityProbe is inactivity_probe in milliseconds: after
+	// this long without a message OVS sends an echo request and, without a
+	// reply, reconnects. It also bounds how long a dead controller goes
+	// unnoticed.
+	ControllerInactivityProbe = 5000
+)
+
+// wantController is the desired Controller row of br-int and of br-tun.
 type wantController struct {
-	target         string
-	connectionMode string
-	externalIDs    map[string]string
+	target          string
+	connectionMode  string
+	rateLimit       int
+	burstLimit      int
+	inactivityProbe int
+	externalIDs     map[string]string
+}
+
+// summary is the detail shown on a "+ controller" line.
+func (k *wantController) summary() string {
+	return fmt.Sprintf("(controller_rate_limit=%d/s controller_burst_limit=%d inactivity_probe=%dms)",
+		k.rateLimit, k.burstLimit, k.inactivityProbe)
 }
 
 // wantPort is the desired state of one Port row of ours and of its only
@@ -124,9 +149,12 @@ func desired(t *topology.Topology, h *topology.Host, alloc topology.Allocation) 
 		// controller restores br-int's as well as br-tun's when they reconnect.
 		for _, br := range []*wantBridge{brInt, brTun} {
 			br.controller = &wantController{
-				target:         t.Controller,
-				connectionMode: vswitch.ControllerConnectionModeOutOfBand,
-				externalIDs:    m.ids(),
+				target:          t.Controller,
+				connectionMode:  vswitch.ControllerConnectionModeOutOfBand,
+				rateLimit:       ControllerRateLimit,
+				burstLimit:      ControllerBurstLimit,
+				inactivityProbe: ControllerInactivityProbe,
+				externalIDs:     m.ids(),
 			}
 		}
 	}

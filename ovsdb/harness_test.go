@@ -44,8 +44,8 @@ func newLab(t testing.TB) *lab {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	ns := fmt.Sprintf("hx%d-%d", os.Getpid()%100000, labSeq.Add(1))
-	dir, err := os.MkdirTemp("/tmp", "hx")
+	ns := fmt.Sprintf("hy%d-%d", os.Getpid()%100000, labSeq.Add(1))
+	dir, err := os.MkdirTemp("/tmp", "hy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,15 +118,13 @@ func (l *lab) vethPair(name string) {
 // allocate, plan, apply. It returns the plan.
 func (l *lab) reconcile(t *topology.Topology, h *topology.Host) *Plan {
 	l.t.Helper()
-	prev, err := l.c.CurrentAllocation(t, h)
-	if err != nil {
-		l.t.Fatalf("CurrentAllocation: %v", err)
-	}
-	alloc, err := t.Allocate(h, prev)
-	if err != nil {
-		l.t.Fatalf("Allocate: %v", err)
-	}
-	plan, err := l.c.Plan(l.ctx, t, h, alloc)
+	return l.reconcileWith(t, h, PlanOptions{})
+}
+
+// reconcileWith is reconcile with plan options.
+func (l *lab) reconcileWith(t *topology.Topology, h *topology.Host, opts PlanOptions) *Plan {
+	l.t.Helper()
+	plan, err := l.tryPlan(t, h, opts)
 	if err != nil {
 		l.t.Fatalf("Plan: %v", err)
 	}
@@ -139,6 +137,23 @@ func (l *lab) reconcile(t *topology.Topology, h *topology.Host) *Plan {
 // planOnly plans the apply of h without applying it.
 func (l *lab) planOnly(t *topology.Topology, h *topology.Host) *Plan {
 	l.t.Helper()
+	return l.planOnlyWith(t, h, PlanOptions{})
+}
+
+// planOnlyWith is planOnly with plan options.
+func (l *lab) planOnlyWith(t *topology.Topology, h *topology.Host, opts PlanOptions) *Plan {
+	l.t.Helper()
+	plan, err := l.tryPlan(t, h, opts)
+	if err != nil {
+		l.t.Fatalf("Plan: %v", err)
+	}
+	return plan
+}
+
+// tryPlan reads the allocation, allocates and plans; only the plan's own
+// error is returned.
+func (l *lab) tryPlan(t *topology.Topology, h *topology.Host, opts PlanOptions) (*Plan, error) {
+	l.t.Helper()
 	prev, err := l.c.CurrentAllocation(t, h)
 	if err != nil {
 		l.t.Fatalf("CurrentAllocation: %v", err)
@@ -147,11 +162,7 @@ func (l *lab) planOnly(t *topology.Topology, h *topology.Host) *Plan {
 	if err != nil {
 		l.t.Fatalf("Allocate: %v", err)
 	}
-	plan, err := l.c.Plan(l.ctx, t, h, alloc)
-	if err != nil {
-		l.t.Fatalf("Plan: %v", err)
-	}
-	return plan
+	return l.c.PlanWith(l.ctx, t, h, alloc, opts)
 }
 
 // topo builds a topology directly (the parser is not used here):

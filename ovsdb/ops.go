@@ -100,11 +100,15 @@ func (b *builder) createPort(w *wantPort, iface string) string {
 func (b *builder) createController(w *wantController) string {
 	ref := b.newName()
 	mode := w.connectionMode
+	rate, burst, probe := w.rateLimit, w.burstLimit, w.inactivityProbe
 	b.add(b.api.Create(&vswitch.Controller{
-		UUID:           ref,
-		Target:         w.target,
-		ConnectionMode: &mode,
-		ExternalIDs:    w.externalIDs,
+		UUID:                 ref,
+		Target:               w.target,
+		ConnectionMode:       &mode,
+		ControllerRateLimit:  &rate,
+		ControllerBurstLimit: &burst,
+		InactivityProbe:      &probe,
+		ExternalIDs:          w.externalIDs,
 	}))
 	return ref
 }

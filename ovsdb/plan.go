@@ -86,8 +86,22 @@ func (p *planner) finish() (*Plan, error) {
 // topology, with allocation alloc (from t.Allocate(h, CurrentAllocation)).
 // It fails, changing nothing, when a bridge or port it needs exists and is
 // not ours. The plan is made from the database as it is now; Apply it soon.
+// Plan is PlanWith with no options: it fails for a controller-mode host
+// whose controller target is ssl:, which needs PlanOptions.SSL.
 func (c *Client) Plan(ctx context.Context, t *topology.Topology, h *topology.Host, alloc topology.Allocation) (*Plan, error) {
+	return c.PlanWith(ctx, t, h, alloc, PlanOptions{})
+}
+
+// PlanWith is Plan with options: opts.SSL gives the TLS files an ssl:
+// controller target needs (see PlanOptions). It also fails, changing
+// nothing, when the host needs an SSL row and Open_vSwitch.ssl already
+// points at one that is not ours.
+func (c *Client) PlanWith(ctx context.Context, t *topology.Topology, h *topology.Host, alloc topology.Allocation, opts PlanOptions) (*Plan, error) {
 	want, err := desired(t, h, alloc)
+	if err != nil {
+		return nil, err
+	}
+	wantSSL, err := desiredSSL(t, h, opts.SSL)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +110,7 @@ func (c *Client) Plan(ctx context.Context, t *topology.Topology, h *topology.Hos
 		return nil, err
 	}
 	p := c.newPlanner(snap, t, h)
-	if err := p.conflicts(want); err != nil {
+	if err := errors.Join(p.conflicts(want), p.sslConflict(wantSSL)); err != nil {
 		return nil, fmt.Errorf("host %s of topology %s: %w", h.Name, t.Name, err)
 	}
 	wanted := map[string]bool{}
@@ -114,14 +128,19 @@ func (c *Client) Plan(ctx context.Context, t *topology.Topology, h *topology.Hos
 			p.removeBridge(br)
 		}
 	}
+	p.reconcileSSL(wantSSL)
+	if wantSSL == nil && opts.SSL != nil {
+		p.note("TLS files given but not used: host %s does not connect to an ssl: controller", h.Name)
+	}
 	p.strayPorts()
 	return p.finish()
 }
 
 // PlanDestroy computes the transaction that removes every row ovs-vxctl
-// created for host h of topology t, and nothing else. A bridge of ours that
-// also holds ports we did not create is kept (with a note) and only our
-// ports are removed from it.
+// created for host h of topology t, and nothing else: our bridges, ports,
+// controllers and SSL row (Open_vSwitch.ssl is cleared if it points at it).
+// A bridge of ours that also holds ports we did not create is kept (with a
+// note) and only our ports are removed from it.
 func (c *Client) PlanDestroy(ctx context.Context, t *topology.Topology, h *topology.Host) (*Plan, error) {
 	if t == nil || h == nil || t.Name == "" || h.Name == "" {
 		return nil, errors.New("destroy needs a named topology and host")
@@ -136,6 +155,7 @@ func (c *Client) PlanDestroy(ctx context.Context, t *topology.Topology, h *topol
 			p.removeBridge(br)
 		}
 	}
+	p.reconcileSSL(nil)
 	p.strayPorts()
 	return p.finish()
 }
@@ -194,7 +214,7 @@ func (p *planner) addBridge(w *wantBridge) {
 	}
 	if w.controller != nil {
 		ctrls = append(ctrls, p.b.createController(w.controller))
-		p.change("+ controller %s %s", w.name, w.controller.target)
+		p.change("+ controller %s %s %s", w.name, w.controller.target, w.controller.summary())
 	}
 	p.b.addBridgeToRoot(p.snap.root.UUID, p.b.createBridge(w, ports, ctrls))
 }
@@ -250,7 +270,7 @@ func (p *planner) reconcileBridge(w *wantBridge, cur *vswitch.Bridge) {
 	p.removePorts(cur, gone)
 }
 
-// reconcileController makes br-tun's controllers of ours match w.controller;
+// reconcileController makes a bridge's controllers of ours match w.controller;
 // controllers someone else put on our bridge stay.
 func (p *planner) reconcileController(w *wantBridge, cur *vswitch.Bridge) {
 	var ours []*vswitch.Controller
@@ -272,7 +292,7 @@ func (p *planner) reconcileController(w *wantBridge, cur *vswitch.Bridge) {
 		extra = ours
 	case len(ours) == 0:
 		p.b.addControllers(cur.UUID, p.b.createController(w.controller))
-		p.change("+ controller %s %s", w.name, w.controller.target)
+		p.change("+ controller %s %s %s", w.name, w.controller.target, w.controller.summary())
 	default:
 		// Keep the one already pointing at the target, if any.
 		keep := 0
@@ -296,6 +316,23 @@ func (p *planner) reconcileController(w *wantBridge, cur *vswitch.Bridge) {
 			mode := w.controller.connectionMode
 			row.ConnectionMode = &mode
 			fields = append(fields, &row.ConnectionMode)
+		}
+		for _, c := range []struct {
+			column   string
+			cur      *int
+			want     int
+			rowField **int
+		}{
+			{"controller_rate_limit", k.ControllerRateLimit, w.controller.rateLimit, &row.ControllerRateLimit},
+			{"controller_burst_limit", k.ControllerBurstLimit, w.controller.burstLimit, &row.ControllerBurstLimit},
+			{"inactivity_probe", k.InactivityProbe, w.controller.inactivityProbe, &row.InactivityProbe},
+		} {
+			if c.cur == nil || *c.cur != c.want {
+				p.change("~ %s %s %s -> %d", subject, c.column, showIntPtr(c.cur), c.want)
+				v := c.want
+				*c.rowField = &v
+				fields = append(fields, c.rowField)
+			}
 		}
 		p.b.update(row, fields...)
 		p.reconcileMap(subject, "external_ids", row, &row.ExternalIDs, k.ExternalIDs, w.controller.externalIDs, isOurKey, nil)

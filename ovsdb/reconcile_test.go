@@ -2,6 +2,7 @@ package ovsdb
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -44,8 +45,12 @@ func TestApplyCreatesEverythingOnceWithOwnerMarks(t *testing.T) {
 
 	plan := l.reconcile(tp, h)
 	dpid := fmt.Sprintf("%016x", DatapathID("hxtest", "host1"))
+	intDPID := fmt.Sprintf("%016x", BridgeDatapathID("hxtest", "host1", BridgeInt))
+	if intDPID == dpid {
+		t.Fatalf("br-int and br-tun get the same datapath ID %s", dpid)
+	}
 	wantChanges(t, plan,
-		"+ bridge br-int (datapath_type=netdev)",
+		"+ bridge br-int (datapath_type=netdev datapath-id="+intDPID+")",
 		"+ port br-int patch-int (patch peer=patch-tun)",
 		"+ port br-int hxvm1 (vm network=tenant-a vni=100 tag=1)",
 		"+ port br-int hxint1 (internal network=tenant-b vni=200 tag=2)",
@@ -80,7 +85,10 @@ func TestApplyCreatesEverythingOnceWithOwnerMarks(t *testing.T) {
 		wantEqual(t, br+" disable-in-band", l.get("bridge", br, "other_config:disable-in-band"), `"true"`)
 		wantEqual(t, br+" controller", l.get("bridge", br, "controller"), "[]")
 	}
+	// ovs-vswitchd took both requested datapath IDs.
 	wantEqual(t, "br-tun datapath_id", l.get("bridge", "br-tun", "datapath_id"), `"`+dpid+`"`)
+	wantEqual(t, "br-int datapath_id", l.get("bridge", "br-int", "datapath_id"), `"`+intDPID+`"`)
+	wantEqual(t, "br-int other_config", l.get("bridge", "br-int", "other_config"), `{datapath-id="`+intDPID+`", disable-in-band="true"}`)
 	wantEqual(t, "local VLANs", l.get("bridge", "br-int", "external_ids:ovs-vxctl-local-vlans"), `"100=1,200=2"`)
 	wantEqual(t, "hxvm1 tag", l.get("port", "hxvm1", "tag"), "1")
 	wantEqual(t, "hxvm1 vlan_mode", l.get("port", "hxvm1", "vlan_mode"), "access")
@@ -134,7 +142,8 @@ func TestApplyCreatesEverythingOnceWithOwnerMarks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Bridges) != 2 || st.Bridges[1].Name != "br-tun" || st.Bridges[1].DatapathID != dpid || st.Bridges[0].FailMode != "secure" {
+	if len(st.Bridges) != 2 || st.Bridges[1].Name != "br-tun" || st.Bridges[1].DatapathID != dpid ||
+		st.Bridges[0].Name != "br-int" || st.Bridges[0].DatapathID != intDPID || st.Bridges[0].FailMode != "secure" {
 		t.Errorf("Show bridges = %+v", st.Bridges)
 	}
 	if len(st.Peers) != 2 {
@@ -327,6 +336,8 @@ func TestDestroyRemovesOurRows(t *testing.T) {
 	h := tp.Host("host1")
 	l.vethPair("hxvm1")
 	l.reconcile(tp, h)
+	wantEqual(t, "controllers before destroy", l.vsctl("--columns=target", "--data=bare", "--no-headings", "list", "controller"),
+		"tcp:127.0.0.1:6653\n\ntcp:127.0.0.1:6653")
 	// Another host of another topology on the same switch is not ours.
 	plan, err := l.c.PlanDestroy(l.ctx, &topology.Topology{Name: "other"}, &topology.Host{Name: "host1"})
 	if err != nil {
@@ -343,6 +354,7 @@ func TestDestroyRemovesOurRows(t *testing.T) {
 		"- port br-int hxint1",
 		"- port br-int hxvm1",
 		"- port br-int patch-int",
+		"- controller br-int tcp:127.0.0.1:6653",
 		"- bridge br-tun",
 		"- port br-tun patch-tun",
 		"- port br-tun vx-host2",
@@ -420,42 +432,113 @@ func TestForeignNamesMakePlanFail(t *testing.T) {
 	wantEqual(t, "database", l.vsctl("show"), before)
 }
 
+// controllerOf returns the UUID of bridge br's only controller.
+func (l *lab) controllerOf(br string) string {
+	l.t.Helper()
+	ctrl := strings.Trim(l.get("bridge", br, "controller"), "[]")
+	if ctrl == "" || strings.Contains(ctrl, ",") {
+		l.t.Fatalf("bridge %s controllers = [%s], want exactly one", br, ctrl)
+	}
+	return ctrl
+}
+
 func TestControllerMode(t *testing.T) {
 	l := newLab(t)
 	tp := topo(topology.ModeController)
 	h := tp.Host("host1")
 	l.vethPair("hxvm1")
 	plan := l.reconcile(tp, h)
-	if !slices.Contains(plan.Changes, "+ controller br-tun tcp:127.0.0.1:6653") {
-		t.Errorf("changes = %q", plan.Changes)
-	}
+	limits := "(controller_rate_limit=1000/s controller_burst_limit=250 inactivity_probe=5000ms)"
+	intID := BridgeDatapathID("hxtest", "host1", BridgeInt)
+	tunID := DatapathID("hxtest", "host1")
+	wantChanges(t, plan,
+		fmt.Sprintf("+ bridge br-int (datapath_type=netdev datapath-id=%016x)", intID),
+		"+ port br-int patch-int (patch peer=patch-tun)",
+		"+ port br-int hxvm1 (vm network=tenant-a vni=100 tag=1)",
+		"+ port br-int hxint1 (internal network=tenant-b vni=200 tag=2)",
+		"+ controller br-int tcp:127.0.0.1:6653 "+limits,
+		fmt.Sprintf("+ bridge br-tun (datapath_type=netdev datapath-id=%016x)", tunID),
+		"+ port br-tun patch-tun (patch peer=patch-int ofport=1)",
+		"+ port br-tun vx-host2 (vxlan remote_ip=192.168.50.2 dst_port=4789 key=flow ofport=10)",
+		"+ port br-tun vx-host3 (vxlan remote_ip=192.168.50.3 dst_port=8472 key=flow ofport=11)",
+		"+ controller br-tun tcp:127.0.0.1:6653 "+limits,
+	)
 	wantChanges(t, l.planOnly(tp, h))
-	id := DatapathID("hxtest", "host1")
-	wantEqual(t, "datapath_id", l.get("bridge", "br-tun", "datapath_id"), fmt.Sprintf(`"%016x"`, id))
-	if id>>56 != DatapathIDTopByte {
-		t.Errorf("datapath ID %016x does not start with %02x", id, DatapathIDTopByte)
+	for _, id := range []uint64{intID, tunID} {
+		if id>>56 != DatapathIDTopByte {
+			t.Errorf("datapath ID %016x does not start with %02x", id, DatapathIDTopByte)
+		}
 	}
-	ctrl := strings.Trim(l.get("bridge", "br-tun", "controller"), "[]")
-	wantEqual(t, "target", l.get("controller", ctrl, "target"), `"tcp:127.0.0.1:6653"`)
-	wantEqual(t, "connection_mode", l.get("controller", ctrl, "connection_mode"), "out-of-band")
-	wantEqual(t, "br-int controller", l.get("bridge", "br-int", "controller"), "[]")
-	wantEqual(t, "controller mark", l.vsctl("--columns=external_ids", "--data=bare", "--no-headings", "list", "controller"), "ovs-vxctl-host=host1 ovs-vxctl-owner=hxtest")
+	// ovs-vswitchd runs each bridge under its own requested datapath ID.
+	wantEqual(t, "br-tun datapath_id", l.get("bridge", "br-tun", "datapath_id"), fmt.Sprintf(`"%016x"`, tunID))
+	wantEqual(t, "br-int datapath_id", l.get("bridge", "br-int", "datapath_id"), fmt.Sprintf(`"%016x"`, intID))
 
-	// A new controller address updates the row in place.
+	// One Controller row per bridge, each with the same settings.
+	ctrls := map[string]string{}
+	for _, br := range []string{"br-int", "br-tun"} {
+		ctrl := l.controllerOf(br)
+		ctrls[br] = ctrl
+		wantEqual(t, br+" target", l.get("controller", ctrl, "target"), `"tcp:127.0.0.1:6653"`)
+		wantEqual(t, br+" connection_mode", l.get("controller", ctrl, "connection_mode"), "out-of-band")
+		wantEqual(t, br+" controller_rate_limit", l.get("controller", ctrl, "controller_rate_limit"), "1000")
+		wantEqual(t, br+" controller_burst_limit", l.get("controller", ctrl, "controller_burst_limit"), "250")
+		wantEqual(t, br+" inactivity_probe", l.get("controller", ctrl, "inactivity_probe"), "5000")
+		wantEqual(t, br+" controller marks", l.get("controller", ctrl, "external_ids"), `{ovs-vxctl-host=host1, ovs-vxctl-owner=hxtest}`)
+	}
+	if ctrls["br-int"] == ctrls["br-tun"] {
+		t.Errorf("br-int and br-tun share controller row %s", ctrls["br-int"])
+	}
+	rows := strings.Fields(l.vsctl("--columns=_uuid", "--data=bare", "--no-headings", "list", "controller"))
+	slices.Sort(rows)
+	wantEqual(t, "controller rows", strings.Join(rows, " "), strings.Join(slices.Sorted(maps.Values(ctrls)), " "))
+	st, err := l.c.Show(l.ctx, tp, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, br := range []string{"br-int", "br-tun"} {
+		if b := st.Bridges[i]; b.Name != br || len(b.Controllers) != 1 || b.Controllers[0].Target != "tcp:127.0.0.1:6653" {
+			t.Errorf("Show %s = %+v", br, b)
+		}
+	}
+
+	// Settings changed by hand (or absent, as on rows made before they
+	// existed) are put back in place.
+	l.vsctl("set", "controller", ctrls["br-int"], "controller_rate_limit=500", "--", "clear", "controller", ctrls["br-tun"], "inactivity_probe")
+	plan = l.reconcile(tp, h)
+	wantChanges(t, plan,
+		"~ controller br-int controller_rate_limit 500 -> 1000",
+		"~ controller br-tun inactivity_probe (none) -> 5000",
+	)
+	wantEqual(t, "br-int controller_rate_limit", l.get("controller", ctrls["br-int"], "controller_rate_limit"), "1000")
+	wantEqual(t, "br-tun inactivity_probe", l.get("controller", ctrls["br-tun"], "inactivity_probe"), "5000")
+
+	// A new controller address updates both rows in place.
 	tp.Controller = "tcp:127.0.0.1:6654"
 	plan = l.reconcile(tp, h)
-	wantChanges(t, plan, "~ controller br-tun target tcp:127.0.0.1:6653 -> tcp:127.0.0.1:6654")
-	wantEqual(t, "controller row", l.get("bridge", "br-tun", "controller"), "["+ctrl+"]")
+	wantChanges(t, plan,
+		"~ controller br-int target tcp:127.0.0.1:6653 -> tcp:127.0.0.1:6654",
+		"~ controller br-tun target tcp:127.0.0.1:6653 -> tcp:127.0.0.1:6654",
+	)
+	for _, br := range []string{"br-int", "br-tun"} {
+		wantEqual(t, br+" controller row", l.controllerOf(br), ctrls[br])
+		wantEqual(t, br+" target", l.get("controller", ctrls[br], "target"), `"tcp:127.0.0.1:6654"`)
+	}
 
-	// Back to learn mode: the controller goes, the datapath ID stays.
+	// Back to learn mode: the controllers go, the datapath IDs stay.
 	for _, host := range tp.Hosts {
 		host.Mode = topology.ModeLearn
 	}
 	plan = l.reconcile(tp, h)
-	wantChanges(t, plan, "- controller br-tun tcp:127.0.0.1:6654")
-	wantEqual(t, "controller", l.get("bridge", "br-tun", "controller"), "[]")
+	wantChanges(t, plan,
+		"- controller br-int tcp:127.0.0.1:6654",
+		"- controller br-tun tcp:127.0.0.1:6654",
+	)
+	for _, br := range []string{"br-int", "br-tun"} {
+		wantEqual(t, br+" controller", l.get("bridge", br, "controller"), "[]")
+	}
 	wantEqual(t, "controllers", l.vsctl("list", "controller"), "")
-	wantEqual(t, "datapath_id", l.get("bridge", "br-tun", "datapath_id"), fmt.Sprintf(`"%016x"`, id))
+	wantEqual(t, "br-tun datapath_id", l.get("bridge", "br-tun", "datapath_id"), fmt.Sprintf(`"%016x"`, tunID))
+	wantEqual(t, "br-int datapath_id", l.get("bridge", "br-int", "datapath_id"), fmt.Sprintf(`"%016x"`, intID))
 }
 
 func TestReconnectAfterOvsdbServerRestart(t *testing.T) {

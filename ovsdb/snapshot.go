@@ -21,6 +21,7 @@ type snapshot struct {
 	ifaces        map[string]*vswitch.Interface
 	ifacesByName  map[string]*vswitch.Interface
 	controllers   map[string]*vswitch.Controller
+	ssl           map[string]*vswitch.SSL // by UUID
 	rootedBridges map[string]bool
 }
 
@@ -35,8 +36,9 @@ func (c *Client) read(ctx context.Context) (*snapshot, error) {
 		ports  []*vswitch.Port
 		ifaces []*vswitch.Interface
 		ctrls  []*vswitch.Controller
+		ssls   []*vswitch.SSL
 	)
-	for _, l := range []any{&roots, &brs, &ports, &ifaces, &ctrls} {
+	for _, l := range []any{&roots, &brs, &ports, &ifaces, &ctrls, &ssls} {
 		if err := c.ovs.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("reading the OVSDB cache: %w", err)
 		}
@@ -58,6 +60,7 @@ func (c *Client) read(ctx context.Context) (*snapshot, error) {
 		ifaces:        map[string]*vswitch.Interface{},
 		ifacesByName:  map[string]*vswitch.Interface{},
 		controllers:   map[string]*vswitch.Controller{},
+		ssl:           map[string]*vswitch.SSL{},
 		rootedBridges: map[string]bool{},
 	}
 	for _, u := range s.root.Bridges {
@@ -82,6 +85,9 @@ func (c *Client) read(ctx context.Context) (*snapshot, error) {
 	}
 	for _, k := range ctrls {
 		s.controllers[k.UUID] = k
+	}
+	for _, r := range ssls {
+		s.ssl[r.UUID] = r
 	}
 	return s, nil
 }

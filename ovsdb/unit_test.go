@@ -3,6 +3,7 @@ package ovsdb
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,72 @@ func TestDatapathID(t *testing.T) {
 		if s := datapathIDString(tc[0], tc[1], BridgeTun); len(s) != 16 || s != fmt.Sprintf("%016x", id) {
 			t.Errorf("datapathIDString = %q", s)
 		}
+		if got := BridgeDatapathID(tc[0], tc[1], BridgeTun); got != id {
+			t.Errorf("BridgeDatapathID(%q, %q, br-tun) = %016x, want DatapathID's %016x", tc[0], tc[1], got, id)
+		}
+		// br-int's ID is another ID of the same family, unique too.
+		intID := BridgeDatapathID(tc[0], tc[1], BridgeInt)
+		if intID>>56 != DatapathIDTopByte {
+			t.Errorf("BridgeDatapathID(%q, %q, br-int) = %016x: top byte is not %02x", tc[0], tc[1], intID, DatapathIDTopByte)
+		}
+		if prev, dup := seen[intID]; dup {
+			t.Errorf("BridgeDatapathID(%q, %q, br-int) = %016x, same as %s", tc[0], tc[1], intID, prev)
+		}
+		seen[intID] = tc[0] + "/" + tc[1] + "/br-int"
+		if s := datapathIDString(tc[0], tc[1], BridgeInt); s != fmt.Sprintf("%016x", intID) {
+			t.Errorf("datapathIDString(br-int) = %q", s)
+		}
+	}
+}
+
+func TestDesiredSSL(t *testing.T) {
+	files := &SSLFiles{PrivateKey: "/etc/ovx/sw-key.pem", Certificate: "/etc/ovx/sw-cert.pem", CACert: "/etc/ovx/ca.pem"}
+	for _, tc := range []struct {
+		name       string
+		mode       topology.Mode
+		controller string
+		files      *SSLFiles
+		want       bool   // an SSL row is wanted
+		error      string // "" for no error
+	}{
+		{"tcp target", topology.ModeController, "tcp:127.0.0.1:6653", files, false, ""},
+		{"learn mode with an ssl target", topology.ModeLearn, "ssl:127.0.0.1:6653", nil, false, ""},
+		{"ssl target with files", topology.ModeController, "ssl:127.0.0.1:6653", files, true, ""},
+		{"ssl target without files", topology.ModeController, "ssl:127.0.0.1:6653", nil,
+			false, "host host1: controller target ssl:127.0.0.1:6653 needs TLS files: missing --private-key, --certificate, --ca-cert"},
+		{"ssl target with empty files", topology.ModeController, "ssl:127.0.0.1:6653", &SSLFiles{},
+			false, "missing --private-key, --certificate, --ca-cert"},
+		{"ssl target with a key only", topology.ModeController, "ssl:127.0.0.1:6653", &SSLFiles{PrivateKey: "/k.pem"},
+			false, "needs TLS files: missing --certificate, --ca-cert"},
+		{"ssl target with a relative path", topology.ModeController, "ssl:127.0.0.1:6653",
+			&SSLFiles{PrivateKey: "/k.pem", Certificate: "cert.pem", CACert: "/ca.pem"},
+			false, "TLS file paths must be absolute (ovs-vswitchd opens them from its own working directory): --certificate cert.pem"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := topo(tc.mode)
+			tp.Controller = tc.controller
+			w, err := desiredSSL(tp, tp.Host("host1"), tc.files)
+			if tc.error != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.error) {
+					t.Fatalf("error = %v, want it to contain %q", err, tc.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (w != nil) != tc.want {
+				t.Fatalf("desiredSSL = %+v, want an SSL row: %v", w, tc.want)
+			}
+			if w == nil {
+				return
+			}
+			want := wantSSL{privateKey: files.PrivateKey, certificate: files.Certificate, caCert: files.CACert,
+				externalIDs: map[string]string{KeyOwner: "hxtest", KeyHost: "host1"}}
+			if !reflect.DeepEqual(*w, want) {
+				t.Errorf("desiredSSL = %+v, want %+v", *w, want)
+			}
+		})
 	}
 }
 
@@ -95,7 +162,7 @@ func TestDesired(t *testing.T) {
 		}
 	}
 	wantLines := []string{
-		"bridge br-int dp=netdev ctrl=false",
+		"bridge br-int dp=netdev ctrl=true",
 		"  br-int br-int (internal, bridge local port)",
 		"  br-int patch-int (patch peer=patch-tun)",
 		"  br-int hxvm1 (vm network=tenant-a vni=100 tag=1)",
@@ -109,15 +176,48 @@ func TestDesired(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(wantLines, "\n") {
 		t.Errorf("desired:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
 	}
-	if b := want[1]; b.controller.target != "tcp:127.0.0.1:6653" || b.controller.connectionMode != "out-of-band" ||
-		b.otherConfig["datapath-id"] != datapathIDString("hxtest", "host1", BridgeTun) {
-		t.Errorf("br-tun controller/datapath-id wrong: %+v %+v", b.controller, b.otherConfig)
+	// Both bridges are served by the controller, with the same connection
+	// settings, each under its own datapath ID.
+	wantCtrl := wantController{
+		target: "tcp:127.0.0.1:6653", connectionMode: "out-of-band",
+		rateLimit: 1000, burstLimit: 250, inactivityProbe: 5000,
+		externalIDs: map[string]string{KeyOwner: "hxtest", KeyHost: "host1"},
 	}
-	// br-int is served by the controller too, under its own datapath ID.
-	if i := want[0]; i.controller == nil || i.controller.target != "tcp:127.0.0.1:6653" ||
-		i.otherConfig["datapath-id"] != datapathIDString("hxtest", "host1", BridgeInt) ||
-		i.otherConfig["datapath-id"] == want[1].otherConfig["datapath-id"] {
-		t.Errorf("br-int controller/datapath-id wrong: %+v %+v", i.controller, i.otherConfig)
+	for _, b := range want {
+		if b.controller == nil || !reflect.DeepEqual(*b.controller, wantCtrl) {
+			t.Errorf("%s controller = %+v, want %+v", b.name, b.controller, wantCtrl)
+		}
+	}
+	if want[0].controller == want[1].controller {
+		t.Error("br-int and br-tun share one wantController")
+	}
+	if got := want[0].controller.summary(); got != "(controller_rate_limit=1000/s controller_burst_limit=250 inactivity_probe=5000ms)" {
+		t.Errorf("controller summary = %q", got)
+	}
+	intID, tunID := want[0].otherConfig["datapath-id"], want[1].otherConfig["datapath-id"]
+	if tunID != fmt.Sprintf("%016x", DatapathID("hxtest", "host1")) {
+		t.Errorf("br-tun datapath-id = %q, want DatapathID's %016x", tunID, DatapathID("hxtest", "host1"))
+	}
+	if intID != fmt.Sprintf("%016x", BridgeDatapathID("hxtest", "host1", BridgeInt)) || intID == tunID {
+		t.Errorf("br-int datapath-id = %q (br-tun's %q), want BridgeDatapathID's %016x",
+			intID, tunID, BridgeDatapathID("hxtest", "host1", BridgeInt))
+	}
+	for _, b := range want {
+		if b.otherConfig["disable-in-band"] != "true" || len(b.otherConfig) != 2 {
+			t.Errorf("%s other_config = %v", b.name, b.otherConfig)
+		}
+	}
+
+	// Learn mode: no controller on either bridge, datapath IDs all the same.
+	learn := topo(topology.ModeLearn)
+	lw, err := desired(learn, learn.Host("host1"), alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range lw {
+		if b.controller != nil || b.otherConfig["datapath-id"] != want[i].otherConfig["datapath-id"] {
+			t.Errorf("learn mode %s: controller %+v, datapath-id %q", b.name, b.controller, b.otherConfig["datapath-id"])
+		}
 	}
 	if want[0].externalIDs[KeyLocalVLANs] != "100=1,200=2" {
 		t.Errorf("br-int external_ids = %v", want[0].externalIDs)

@@ -8,10 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ovs-vxctl/ovs-vxctl/agent"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 
 func newApplyCmd(g *globalOptions) *cobra.Command {
 	var dryRun bool
+	var ssl ovsdb.SSLFiles
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE [--host H] [--dry-run]",
 		Short: "Make this host match the topology",
@@ -27,6 +29,9 @@ changes nothing. --dry-run prints what would change and changes nothing.`,
 				return err
 			}
 			defer done()
+			if ssl != (ovsdb.SSLFiles{}) {
+				o.SSL = &ssl
+			}
 			rep, err := agent.Apply(ctx, o)
 			if err != nil {
 				return fmt.Errorf("applying %s to host %s: %w", g.file, o.Host.Name, err)
@@ -35,6 +40,9 @@ changes nothing. --dry-run prints what would change and changes nothing.`,
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change; change nothing")
+	cmd.Flags().StringVar(&ssl.PrivateKey, "private-key", "", "switch's private key, for an ssl: controller (absolute path, as ovs-vsctl set-ssl)")
+	cmd.Flags().StringVar(&ssl.Certificate, "certificate", "", "switch's certificate, for an ssl: controller")
+	cmd.Flags().StringVar(&ssl.CACert, "ca-cert", "", "CA certificate that signed the controller's certificate")
 	return cmd
 }
 

@@ -33,13 +33,17 @@ func newFdbCmd(g *globalOptions) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), entries)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%-17s %-8s %-4s %-12s %-16s %-6s %-9s %s\n", "MAC", "VNI", "VLAN", "PEER", "REMOTE VTEP", "OFPORT", "ORIGIN", "AGE")
+			// AGE is the time since the entry was first installed or learned
+			// (OpenFlow 1.3 flow stats do not say when learn() last refreshed
+			// it); TIMEOUT is its hard timeout, "-" for none.
+			fmt.Fprintf(w, "%-17s %-8s %-4s %-12s %-16s %-6s %-9s %-6s %s\n", "MAC", "VNI", "VLAN", "PEER", "REMOTE VTEP", "OFPORT", "ORIGIN", "AGE", "TIMEOUT")
 			for _, e := range entries {
-				age := fmt.Sprintf("%ds", e.AgeSeconds)
+				timeout := "-"
 				if e.HardTimeout != 0 {
-					age += fmt.Sprintf(" (expires in %ds)", int(e.HardTimeout)-int(e.AgeSeconds))
+					timeout = fmt.Sprintf("%ds", e.HardTimeout)
 				}
-				fmt.Fprintf(w, "%-17s %-8d %-4d %-12s %-16s %-6d %-9s %s\n", e.MAC, e.VNI, e.LocalVLAN, e.Peer, e.RemoteVTEP, e.OFPort, e.Origin, age)
+				fmt.Fprintf(w, "%-17s %-8d %-4d %-12s %-16s %-6d %-9s %-6s %s\n", e.MAC, e.VNI, e.LocalVLAN, e.Peer, e.RemoteVTEP, e.OFPort, e.Origin,
+					fmt.Sprintf("%ds", e.AgeSeconds), timeout)
 			}
 			return nil
 		},

@@ -67,6 +67,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newFdbCmd(g),
 		newTraceCmd(g),
 		newLabCmd(g),
+		newControllerCmd(g),
 		newVersionCmd(g),
 	)
 	return root

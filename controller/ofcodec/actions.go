@@ -22,6 +22,7 @@ type Load struct {
 	Value uint64
 }
 
+// String renders the load as ovs-ofctl does.
 func (a Load) String() string { return "load:" + cHex(a.Value) + "->" + a.Dst.String() }
 
 // MoveBits is NXAST_REG_MOVE between subfields that flows.Move (whole
@@ -31,6 +32,7 @@ type MoveBits struct {
 	Src, Dst Subfield
 }
 
+// String renders the move as ovs-ofctl does.
 func (a MoveBits) String() string { return "move:" + a.Src.String() + "->" + a.Dst.String() }
 
 // Text is an action (or instruction) this package decoded and renders as
@@ -42,6 +44,7 @@ type Text struct {
 	S string
 }
 
+// String is the action's ovs-ofctl text.
 func (a Text) String() string { return a.S }
 
 // Unknown is something in a flow this package could not decode: an action,
@@ -52,6 +55,7 @@ type Unknown struct {
 	What string
 }
 
+// String renders unknown(...).
 func (a Unknown) String() string { return "unknown(" + a.What + ")" }
 
 // MatchExtra carries the match fields of a decoded flow that flows.Match
@@ -64,4 +68,5 @@ type MatchExtra struct {
 	Fields []string
 }
 
+// String renders extra_match(...).
 func (a MatchExtra) String() string { return "extra_match(" + strings.Join(a.Fields, ",") + ")" }

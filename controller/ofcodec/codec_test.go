@@ -166,8 +166,8 @@ func applyActions(actions ...[]byte) []byte {
 // TestDecodeShowsWhatItCannotExpress: unknown actions, fields and flags
 // render visibly (never dropped), and lengths that do not add up are errors.
 func TestDecodeShowsWhatItCannotExpress(t *testing.T) {
-	reg0 := []byte{0x00, 0x01, 0x00, 0x04, 0, 0, 0, 5}            // NXM_NX_REG0=5
-	vid := []byte{0x80, 0x00, 0x0d, 0x04, 0x00, 0x01, 0x0f, 0xff}  // vlan_vid=1/0xfff
+	reg0 := []byte{0x00, 0x01, 0x00, 0x04, 0, 0, 0, 5}              // NXM_NX_REG0=5
+	vid := []byte{0x80, 0x00, 0x0d, 0x04, 0x00, 0x01, 0x0f, 0xff}   // vlan_vid=1/0xfff
 	weird := []byte{0x12, 0x34, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8} // action type 0x1234
 	cases := []struct {
 		e     []byte

@@ -25,6 +25,10 @@ type Decoded struct {
 	// Flags are the flow's OFPFF_* flags (rendered as an Unknown action when
 	// set: flows have none).
 	Flags uint16
+	// DurationSec is how long the flow has been installed (for a learned
+	// entry: since it was last learned); PacketCount how many packets hit it.
+	DurationSec uint32
+	PacketCount uint64
 }
 
 const (
@@ -82,7 +86,7 @@ func decodeEntry(e []byte) (Decoded, error) {
 		HardTimeout: u16(e[16:]),
 		Cookie:      u64(e[24:]),
 	}
-	d := Decoded{Flags: u16(e[18:])}
+	d := Decoded{Flags: u16(e[18:]), DurationSec: u32(e[4:]), PacketCount: u64(e[32:])}
 	mtype, mlen := u16(e[48:]), int(u16(e[50:]))
 	padded := (mlen + 7) / 8 * 8
 	if mtype != matchTypeOXM {
@@ -272,12 +276,27 @@ func genericMatch(o oxm) string {
 	name := fmt.Sprintf("field_0x%08x", o.header)
 	if f != nil {
 		name = f.mf
+		if n, ok := matchNames[f.mf]; ok {
+			name = n
+		}
 	}
 	s := name + "=" + formatValue(f, o.value)
 	if o.mask != nil {
+		if f != nil && f.format == fmtIPv4 && len(o.mask) == 4 {
+			if ones, bits := net.IPMask(o.mask).Size(); bits == 32 {
+				return fmt.Sprintf("%s/%d", s, ones) // a CIDR mask, as ovs-ofctl prints it
+			}
+		}
 		s += "/" + formatValue(f, o.mask)
 	}
 	return s
+}
+
+// matchNames are the names ovs-ofctl prints in a match where they differ
+// from the field's meta-flow name.
+var matchNames = map[string]string{
+	"eth_src": "dl_src", "eth_dst": "dl_dst", "eth_type": "dl_type", "vlan_pcp": "dl_vlan_pcp",
+	"ip_src": "nw_src", "ip_dst": "nw_dst",
 }
 
 // Reserved OpenFlow 1.3 ports, as ovs-ofctl names them.
@@ -407,11 +426,10 @@ func decodeAction(a []byte) flows.Action {
 		}
 		return flows.Output{Port: port}
 	case actPushVLAN:
-		if et := u16(a[4:]); et == 0x8100 {
-			return flows.PushVLAN{}
-		} else {
+		if et := u16(a[4:]); et != 0x8100 {
 			return Text{S: fmt.Sprintf("push_vlan:0x%x", et)}
 		}
+		return flows.PushVLAN{}
 	case actPopVLAN:
 		return flows.PopVLAN{}
 	case actSetField:

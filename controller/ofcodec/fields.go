@@ -135,6 +135,7 @@ type Subfield struct {
 	f     *field // nil for a header this package does not know
 }
 
+// String renders the subfield as ovs-ofctl does.
 func (s Subfield) String() string {
 	switch {
 	case s.f != nil && s.Ofs == 0 && s.Bits == s.f.bits:

@@ -6,8 +6,8 @@
 // It replaces libOpenflow's util.MessageStream, which parses with many
 // goroutines (replies arrive out of order) and reuses read buffers that parsed
 // packets still point into. Here one goroutine reads each message into a
-// buffer of its own and parses nothing it does not have to; libOpenflow only
-// builds outgoing messages and parses the asynchronous ones, inside recover.
+// buffer of its own and decodes only what it must, with its own decoders;
+// libOpenflow only builds the outgoing messages.
 package ofconn
 
 import (
@@ -60,10 +60,11 @@ type Conn struct {
 	pending map[uint32]*call
 	err     error // why the connection ended; set once
 
-	async   chan Message
-	dropped atomic.Uint64
-	done    chan struct{}
-	started bool
+	async    chan Message
+	dropped  atomic.Uint64
+	done     chan struct{}
+	started  bool // the reader runs (and will call shutdown)
+	shutOnce sync.Once
 
 	datapathID uint64
 }
@@ -99,6 +100,9 @@ func (c *call) take() []Message {
 // Dial connects to a switch ("unix:PATH" for a bridge's management socket,
 // "tcp:IP:PORT" for a passive listener) and performs the handshake.
 func Dial(ctx context.Context, target string, log *zap.Logger) (*Conn, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	network, addr, ok := strings.Cut(target, ":")
 	if !ok || addr == "" || (network != "unix" && network != "tcp") {
 		return nil, fmt.Errorf("OpenFlow target %q: want unix:PATH or tcp:IP:PORT", target)
@@ -166,6 +170,8 @@ func (c *Conn) Close() error {
 	c.mu.Unlock()
 	if started {
 		<-c.done
+	} else {
+		c.shutdown()
 	}
 	return nil
 }
@@ -192,11 +198,13 @@ func (c *Conn) Handshake(ctx context.Context) error {
 	stop()
 	if err != nil {
 		c.fail(fmt.Errorf("%w: handshake failed: %v", ErrClosed, err))
+		c.shutdown()
 		return err
 	}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
+		c.shutdown()
 		return c.err
 	}
 	c.started = true
@@ -307,9 +315,13 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// shutdown runs when the reader stops: every waiter is woken (it sees c.err)
-// and the async channel closes.
+// shutdown runs when the reader stops (or when it never started): every
+// waiter is woken (it sees c.err) and the async channel closes.
 func (c *Conn) shutdown() {
+	c.shutOnce.Do(c.doShutdown)
+}
+
+func (c *Conn) doShutdown() {
 	c.mu.Lock()
 	calls := c.pending
 	c.pending = map[uint32]*call{}

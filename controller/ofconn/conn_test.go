@@ -48,6 +48,22 @@ func (p *peer) send(b []byte) {
 
 func xidOf(b []byte) uint32 { return binary.BigEndian.Uint32(b[4:]) }
 
+// handshake plays the switch's side of the handshake.
+func (p *peer) handshake() {
+	p.t.Helper()
+	if h := p.read(); h[1] != TypeHello || h[0] != Version {
+		p.t.Fatalf("first message %x, want a 1.3 hello", h)
+	}
+	p.send(frame(TypeHello, 1, []byte{0, 1, 0, 8, 0, 0, 0, 0x10}))
+	req := p.read()
+	if req[1] != TypeFeaturesReq {
+		p.t.Fatalf("after hello: type %d, want features request", req[1])
+	}
+	body := make([]byte, 24)
+	binary.BigEndian.PutUint64(body, 0x1234)
+	p.send(frame(TypeFeaturesReply, xidOf(req), body))
+}
+
 // connected returns a Conn that completed its handshake with a peer.
 func connected(t *testing.T) (*Conn, *peer) {
 	a, b := net.Pipe()
@@ -60,17 +76,7 @@ func connected(t *testing.T) (*Conn, *peer) {
 		defer cancel()
 		done <- c.Handshake(ctx)
 	}()
-	if h := p.read(); h[1] != TypeHello || h[0] != Version {
-		t.Fatalf("first message %x, want a 1.3 hello", h)
-	}
-	p.send(frame(TypeHello, 1, []byte{0, 1, 0, 8, 0, 0, 0, 0x10}))
-	req := p.read()
-	if req[1] != TypeFeaturesReq {
-		t.Fatalf("after hello: type %d, want features request", req[1])
-	}
-	body := make([]byte, 24)
-	binary.BigEndian.PutUint64(body, 0x1234)
-	p.send(frame(TypeFeaturesReply, xidOf(req), body))
+	p.handshake()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -307,5 +313,50 @@ func TestHelloVersions(t *testing.T) {
 		if got := helloAccepts13(c.hello); got != c.ok {
 			t.Errorf("hello %x: accepted %v, want %v", c.hello, got, c.ok)
 		}
+	}
+}
+
+func TestDialTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type result struct {
+		c   *Conn
+		err error
+	}
+	dialed := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := Dial(ctx, "tcp:"+l.Addr().String(), zaptest.NewLogger(t))
+		dialed <- result{c, err}
+	}()
+	nc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	p := &peer{t: t, nc: nc}
+	p.handshake()
+	r := <-dialed
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.c.Close()
+	if r.c.DatapathID() != 0x1234 {
+		t.Errorf("datapath ID %x", r.c.DatapathID())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		f, err := ReadFrame(nc)
+		if err == nil {
+			nc.Write(frame(TypeBarrierReply, xidOf(f), nil))
+		}
+	}()
+	if err := r.c.Barrier(ctx); err != nil {
+		t.Error(err)
 	}
 }

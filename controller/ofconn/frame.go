@@ -167,6 +167,7 @@ func DecodeError(frame []byte) (*Error, error) {
 	return e, nil
 }
 
+// Error names the error type and code, and the request that caused it.
 func (e *Error) Error() string {
 	name := errorName(e.Type, e.Code, e.Experimenter)
 	if req := e.request(); req != "" {

@@ -3,36 +3,42 @@ package ofconn
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 	"go.uber.org/zap"
 )
 
-var logrusOnce sync.Once
+var (
+	logrusOnce sync.Once
+	logrusDest atomic.Pointer[zap.Logger]
+)
 
 // BridgeLogrus sends libOpenflow's logrus output to log (at debug level for
 // its info messages, warn for its warnings and errors) instead of standard
-// error. logrus is process-wide, so the first logger passed wins. Its level
-// stays at info so the per-message debug dumps libOpenflow formats are
+// error. logrus is process-wide: the last logger passed receives it. Its
+// level stays at info so the per-message debug dumps libOpenflow formats are
 // never built.
 func BridgeLogrus(log *zap.Logger) {
+	logrusDest.Store(log.Named("libOpenflow"))
 	logrusOnce.Do(func() {
 		logrus.SetOutput(io.Discard)
 		logrus.SetLevel(logrus.InfoLevel)
-		logrus.AddHook(zapHook{log.Named("libOpenflow")})
+		logrus.AddHook(zapHook{})
 	})
 }
 
-type zapHook struct{ log *zap.Logger }
+type zapHook struct{}
 
 func (zapHook) Levels() []logrus.Level { return logrus.AllLevels }
 
-func (h zapHook) Fire(e *logrus.Entry) error {
+func (zapHook) Fire(e *logrus.Entry) error {
+	log := logrusDest.Load()
 	switch {
 	case e.Level <= logrus.WarnLevel:
-		h.log.Warn(e.Message)
+		log.Warn(e.Message)
 	default:
-		h.log.Debug(e.Message)
+		log.Debug(e.Message)
 	}
 	return nil
 }

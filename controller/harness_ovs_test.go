@@ -1,0 +1,317 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+
+	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
+)
+
+// needOVS skips t unless real Open vSwitch tests can run here.
+func needOVS(t testing.TB, extra ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a real Open vSwitch (skipped with -short)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run Open vSwitch in a network namespace")
+	}
+	for _, tool := range append([]string{"ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip"}, extra...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (apt-get install openvswitch-switch iproute2)", tool)
+		}
+	}
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// listenInNetns opens a TCP listener on addr inside network namespace ns:
+// the socket belongs to the namespace it was created in. The thread that
+// switched namespaces is locked and never unlocked, so Go discards it.
+func listenInNetns(t testing.TB, ns, addr string) net.Listener {
+	t.Helper()
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // no unlock: the thread dies with the goroutine
+		f, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("setns %s: %w", ns, err)}
+			return
+		}
+		l, err := net.Listen("tcp", addr)
+		ch <- result{l, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("listening on %s in %s: %v", addr, ns, r.err)
+	}
+	return r.l
+}
+
+// ovsHost is one managed host of a test topology: a private OVS in its own
+// namespace with br-int and br-tun built the way apply builds them, and the
+// port its controller target names inside that namespace.
+type ovsHost struct {
+	h     *topology.Host
+	inst  *ovsrun.Instance
+	ns    string
+	port  int
+	alloc topology.Allocation
+}
+
+// startHosts builds every managed host of topo. Bridges point at
+// tcp:127.0.0.1:<port> in their namespace (scheme "ssl" for TLS); the
+// listeners are returned for the first controller.
+func startHosts(t *testing.T, topo *topology.Topology, scheme string) ([]*ovsHost, []net.Listener) {
+	t.Helper()
+	var hosts []*ovsHost
+	var ls []net.Listener
+	for _, h := range topo.ManagedHosts() {
+		oh, l := startHost(t, topo, h, scheme)
+		hosts = append(hosts, oh)
+		ls = append(ls, l)
+	}
+	return hosts, ls
+}
+
+func startHost(t *testing.T, topo *topology.Topology, h *topology.Host, scheme string) (*ovsHost, net.Listener) {
+	t.Helper()
+	ctx := ctxFor(t, time.Minute)
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	name := "cx-" + hex.EncodeToString(rnd[:])
+	dir, err := os.MkdirTemp("/tmp", name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, "ip", "netns", "add", name).CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("creating namespace %s: %v: %s", name, err, out)
+	}
+	inst := &ovsrun.Instance{Dir: dir, NetNS: name}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := inst.Stop(ctx); err != nil {
+			t.Logf("stopping OVS of %s: %v", h.Name, err)
+		}
+		if out, err := exec.CommandContext(ctx, "ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Logf("deleting namespace %s: %v: %s", name, err, out)
+		}
+		os.RemoveAll(dir)
+	})
+	if _, err := inst.Run(ctx, "ip", "link", "set", "lo", "up"); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Start(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	l := listenInNetns(t, name, "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	alloc, err := topo.Allocate(h, topology.Allocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oh := &ovsHost{h: h, inst: inst, ns: name, port: port, alloc: alloc}
+	target := fmt.Sprintf("%s:127.0.0.1:%d", scheme, port)
+	args := []string{}
+	for _, br := range []string{ovsdb.BridgeInt, ovsdb.BridgeTun} {
+		args = append(args, "--", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "fail_mode=secure",
+			"protocols=OpenFlow13", "other_config:disable-in-band=true",
+			fmt.Sprintf("other_config:datapath-id=%016x", ovsdb.BridgeDatapathID(topo.Name, h.Name, br)),
+			"controller=@c"+br[3:],
+			"--", "--id=@c"+br[3:], "create", "controller", "target=\""+target+"\"", "max_backoff=1000",
+			"connection_mode=out-of-band")
+	}
+	args = append(args,
+		"--", "add-port", ovsdb.BridgeInt, ovsdb.PatchInt, "--", "set", "interface", ovsdb.PatchInt, "type=patch", "options:peer="+ovsdb.PatchTun,
+		"--", "add-port", ovsdb.BridgeTun, ovsdb.PatchTun, "--", "set", "interface", ovsdb.PatchTun, "type=patch", "options:peer="+ovsdb.PatchInt,
+		"ofport_request="+strconv.Itoa(topology.PatchOFPort))
+	for _, p := range topo.Peers(h) {
+		port := ovsdb.TunnelPortName(p.Name)
+		args = append(args, "--", "add-port", ovsdb.BridgeTun, port, "--", "set", "interface", port, "type=vxlan",
+			"options:remote_ip="+p.VTEP.String(), "options:key=flow", "options:dst_port=4789",
+			"ofport_request="+strconv.Itoa(int(alloc.TunnelOFPort[p.Name])))
+	}
+	if _, err := inst.Vsctl(ctx, args...); err != nil {
+		t.Fatal(err)
+	}
+	return oh, l
+}
+
+// advertise installs the allocation advertisement the way apply does.
+func (oh *ovsHost) advertise(t *testing.T) {
+	t.Helper()
+	ctx := ctxFor(t, 30*time.Second)
+	sw, err := Dial(ctx, "unix:"+oh.inst.MgmtSocket(ovsdb.BridgeTun), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	if _, err := sw.Reconcile(ctx, flows.CompileAllocation(oh.alloc), flows.CookieAllocation, flows.CookieOwnerMask); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dump returns a bridge's flows as ovs-ofctl prints them, sorted.
+func (oh *ovsHost) dump(t testing.TB, bridge string, args ...string) []string {
+	t.Helper()
+	ctx := ctxFor(t, 30*time.Second)
+	out, err := oh.inst.Ofctl(ctx, "dump-flows", bridge, append([]string{"--no-stats"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// want is what the controller (and apply's advertisement) should leave on
+// the host's bridges for the knowledge eps.
+func (oh *ovsHost) want(t testing.TB, topo *topology.Topology, eps []flows.Endpoint) (brInt, brTun []string) {
+	t.Helper()
+	prog, err := flows.Compile(topo, oh.h, oh.alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun := append(slices.Clone(prog.Tun), flows.CompileEndpoints(topo, oh.h, oh.alloc, eps)...)
+	tun = append(tun, flows.CompileAllocation(oh.alloc)...)
+	str := func(fl []flows.Flow) []string {
+		out := make([]string, len(fl))
+		for i, f := range fl {
+			out[i] = f.String()
+		}
+		sort.Strings(out)
+		return out
+	}
+	return str(prog.Int), str(tun)
+}
+
+// packetOut runs a frame through br-tun's pipeline as if br-int had sent it
+// through the patch port.
+func (oh *ovsHost) packetOut(t testing.TB, frame string) {
+	t.Helper()
+	ctx := ctxFor(t, 30*time.Second)
+	if _, err := oh.inst.Ofctl(ctx, "packet-out", ovsdb.BridgeTun, "in_port=1 packet="+frame+" actions=table"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// taggedFrame is a broadcast ARP request from src (announcing ip, 4 bytes
+// hex) on VLAN vlan, as br-int hands it to br-tun.
+func taggedFrame(src string, vlan uint16, ip string) string {
+	return "ffffffffffff" + strings.ReplaceAll(src, ":", "") + fmt.Sprintf("8100%04x", vlan) + "0806" +
+		"0001080006040001" + strings.ReplaceAll(src, ":", "") + ip + "000000000000" + "0a0100fe"
+}
+
+// runServer runs a controller in the background until the test (or stop)
+// ends it.
+type runningServer struct {
+	*Server
+	stop func()
+}
+
+func runServer(t *testing.T, o ServerOptions) *runningServer {
+	t.Helper()
+	if o.Log == nil {
+		o.Log = zaptest.NewLogger(t)
+	}
+	srv, err := NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("controller did not start: %v", err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("controller: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("controller did not stop within 20s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &runningServer{srv, stop}
+}
+
+// eventually polls cond every few milliseconds until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// synced reports whether every given switch is connected and has
+// reconciled knowledge version v or later.
+func (s *Server) synced(v uint64, n int) bool {
+	sw := s.Switches()
+	if len(sw) != n {
+		return false
+	}
+	for _, st := range sw {
+		if !st.Synced || st.SyncedVersion < v {
+			return false
+		}
+	}
+	return true
+}
