@@ -14,10 +14,12 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-# Every unit test and every integration test (real OVS, root).
+# Every unit test and every integration test (real OVS, root). Packages run
+# one at a time (-p 1): several of them run OVS labs, and on two cores
+# concurrent labs make timing-sensitive checks flaky.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -p 1 -timeout 40m ./...
 
 # Fast tests only: no OVS needed.
 unit:

@@ -541,7 +541,8 @@ func TestApplyAndFailures(t *testing.T) {
 	if err := Down(ctx, Options{Topology: &topology.Topology{Name: "labf"}, Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	// Only a hang detector (stuck waits on dead daemons take minutes).
+	if d := time.Since(start); d > time.Minute {
 		t.Errorf("down of a half-dead lab took %v", d)
 	}
 	assertGone(t, o, before)

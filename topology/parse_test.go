@@ -514,7 +514,9 @@ func TestParseAliasBomb(t *testing.T) {
 		strings.Repeat(", *r", 1999) + "]}\n" + strings.Repeat("  - *h\n", 1999)
 	start := time.Now()
 	errs := problemsOf(t, y)
-	if d := time.Since(start); d > 5*time.Second {
+	// Only a hang detector: walking the expansion would take hours, refusing
+	// it takes ~1.5 s idle (more on a loaded CI machine, so no tight bound).
+	if d := time.Since(start); d > 2*time.Minute {
 		t.Errorf("took %v", d)
 	}
 	found := false
