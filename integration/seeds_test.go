@@ -361,8 +361,9 @@ func checkControllerEntries(t *testing.T, l *labEnv, port string) {
 		}
 		if found == "" {
 			b, _ := os.ReadFile(filepath.Join(l.report.Dir, lab.ControllerLog))
-			t.Errorf("%s: no controller entry (%s…) in table 20 for %s's MAC %s to tunnel ofport %s within 15s; table 20:\n%s\ncontroller log (tail):\n%s",
-				h.Name, owner, v.name(), v.mac, ofport, strings.Join(table20, "\n"), tail(b, 30))
+			conns := l.vsctl(t, h.Name, "--columns=target,is_connected", "list", "Controller")
+			t.Errorf("%s: no controller entry (%s…) in table 20 for %s's MAC %s to tunnel ofport %s within 15s; table 20:\n%s\ncontrollers of %s:\n%s\ncontroller log (tail):\n%s",
+				h.Name, owner, v.name(), v.mac, ofport, strings.Join(table20, "\n"), h.Name, conns, tail(b, 30))
 			continue
 		}
 		t.Logf("%s: controller entry for %s: %s", h.Name, v.name(), found)

@@ -55,7 +55,9 @@ func (p *plan) controllerRoutes(ctx context.Context) error {
 	if err := ipBatch(ctx, p.ul, lines); err != nil {
 		return fmt.Errorf("addressing the controller on the underlay: %w", err)
 	}
-	return nil
+	// The switches' TCP to the controller crosses OVS's userspace datapath,
+	// which drops frames with partial checksums (see the kernel VTEPs).
+	return txOff(ctx, p.ul, UnderlayBridge)
 }
 
 // startController runs `ovs-vxctl controller` in the underlay namespace, in
