@@ -120,7 +120,7 @@ func (c *Client) monitor(ctx context.Context) error {
 		client.WithTable(&b, &b.Name, &b.Ports, &b.DatapathType, &b.FailMode, &b.Protocols,
 			&b.OtherConfig, &b.ExternalIDs, &b.Controller, &b.DatapathID),
 		client.WithTable(&p, &p.Name, &p.Interfaces, &p.Tag, &p.VLANMode, &p.ExternalIDs),
-		client.WithTable(&i, &i.Name, &i.Type, &i.Options, &i.Ofport, &i.OfportRequest,
+		client.WithTable(&i, &i.Name, &i.Type, &i.Options, &i.Ofport, &i.OfportRequest, &i.MAC,
 			&i.ExternalIDs, &i.AdminState, &i.LinkState, &i.Error),
 		client.WithTable(&k, &k.Target, &k.ConnectionMode, &k.ExternalIDs, &k.IsConnected,
 			&k.ControllerRateLimit, &k.ControllerBurstLimit, &k.InactivityProbe),

@@ -85,6 +85,7 @@ type wantPort struct {
 	ifType        string
 	options       map[string]string
 	ofportRequest *int
+	mac           *string // Interface.mac: an internal port's declared MAC
 }
 
 // summary is the detail shown on a "+ port" line.
@@ -231,6 +232,12 @@ func desired(t *topology.Topology, h *topology.Host, alloc topology.Allocation) 
 			wp.kind, wp.ifType = kindVM, ""
 		case topology.PortInternal:
 			wp.kind, wp.ifType = kindInternal, "internal"
+			if p.MAC != nil {
+				// OVS gives the internal port this MAC; the controller's
+				// entries for it then match real frames.
+				mac := p.MAC.String()
+				wp.mac = &mac
+			}
 		default:
 			errs = append(errs, fmt.Errorf("port %s: unknown type %q", p.Name, p.Type))
 			continue

@@ -69,6 +69,7 @@ func (b *builder) createInterface(w *wantPort) string {
 		Type:          w.ifType,
 		Options:       w.options,
 		OfportRequest: w.ofportRequest,
+		MAC:           w.mac,
 		ExternalIDs:   w.externalIDs,
 	}
 	b.guardAbsent(vswitch.InterfaceTable, w.name)

@@ -412,6 +412,11 @@ func (p *planner) reconcileInterface(subject string, wp *wantPort, cur *vswitch.
 		row.OfportRequest = wp.ofportRequest
 		fields = append(fields, &row.OfportRequest)
 	}
+	if !sameStrPtr(cur.MAC, wp.mac) {
+		p.change("~ %s mac %s -> %s", subject, showStrPtr(cur.MAC), showStrPtr(wp.mac))
+		row.MAC = wp.mac
+		fields = append(fields, &row.MAC)
+	}
 	p.b.update(row, fields...)
 	p.reconcileMap(subject, "options", row, &row.Options, cur.Options, wp.options, keyIn(ifaceOptionKeys), nil)
 	p.reconcileMap(subject+" interface", "external_ids", row, &row.ExternalIDs, cur.ExternalIDs, wp.externalIDs, isOurKey, portChanged)
@@ -580,4 +585,11 @@ func sameStrPtr(a, b *string) bool {
 
 func keyIn(keys []string) func(string) bool {
 	return func(k string) bool { return slices.Contains(keys, k) }
+}
+
+func showStrPtr(a *string) string {
+	if a == nil {
+		return "(none)"
+	}
+	return *a
 }

@@ -3,6 +3,7 @@ package ovsdb
 import (
 	"context"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -271,5 +272,45 @@ func TestDesiredRejectsBadInput(t *testing.T) {
 				t.Fatalf("error = %v, want it to contain %q", err, tc.error)
 			}
 		})
+	}
+}
+
+// An internal port's declared MAC becomes its Interface's mac; VM ports'
+// MACs belong to the VM and are never set.
+func TestDesiredInternalPortMAC(t *testing.T) {
+	tp := topo(topology.ModeLearn)
+	h := tp.Host("host1")
+	for _, n := range tp.Networks {
+		for _, p := range n.Ports {
+			p.MAC = net.HardwareAddr{0x52, 0x54, 0, 0, 9, byte(len(p.Name))}
+		}
+	}
+	alloc, err := tp.Allocate(h, topology.Allocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := desired(tp, h, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, b := range want {
+		for _, p := range b.ports {
+			switch p.name {
+			case "hxint1":
+				seen++
+				if p.mac == nil || *p.mac != "52:54:00:00:09:06" {
+					t.Errorf("internal port mac = %v", p.mac)
+				}
+			case "hxvm1":
+				seen++
+				if p.mac != nil {
+					t.Errorf("vm port mac set to %s", *p.mac)
+				}
+			}
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("saw %d of the 2 ports", seen)
 	}
 }
