@@ -170,7 +170,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{4, 12, 0, 7})
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		r := bufio.NewReader(bytes.NewReader(stream))
-		for range 1000 {
+		for range 100 {
 			frame, err := ofconn.ReadFrame(r)
 			if err != nil {
 				return

@@ -248,6 +248,8 @@ func (k *Knowledge) addIP(key MACKey, m *knownMAC, ip netip.Addr, steal bool) []
 // IPs of their ARP responders (hints about those hosts). Nothing observed
 // live is overridden: a MAC that moved while the switch was away stays moved.
 func (k *Knowledge) Adopt(host string, local []MACKey, remote []flows.Endpoint, now time.Time) []Event {
+	// remote may also hold endpoints of host itself: the IPs its known-ARP
+	// flows name for MACs of local.
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var ev []Event
@@ -272,7 +274,19 @@ func (k *Knowledge) Adopt(host string, local []MACKey, remote []flows.Endpoint, 
 	}
 	for _, e := range remote {
 		key, ok := KeyOf(e.VNI, e.MAC)
-		if !ok || e.Host == host {
+		if !ok {
+			continue
+		}
+		if e.Host == host {
+			// The host's own (MAC, IP) pairs: IPs of a MAC adopted above.
+			if m := k.macs[key]; m != nil && m.host == host {
+				for _, ip := range e.IPs {
+					for _, x := range k.addIP(key, m, ip, false) {
+						x.Kind = EventAdopted
+						ev = append(ev, x)
+					}
+				}
+			}
 			continue
 		}
 		m := k.macs[key]

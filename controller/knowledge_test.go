@@ -264,7 +264,11 @@ func TestAdoptRoundTrip(t *testing.T) {
 		for vni, vlan := range alloc.LocalVLAN {
 			vlanVNI[vlan] = vni
 		}
-		local, remote := adoptable(installed[h.Name], alloc, vlanVNI)
+		local, localIPs, remote := adoptable(installed[h.Name], alloc, vlanVNI)
+		for _, e := range localIPs {
+			e.Host = h.Name
+			remote = append(remote, e)
+		}
 		after.Adopt(h.Name, local, remote, t0)
 	}
 	got, _ := after.Endpoints()

@@ -115,7 +115,29 @@ type switchID struct {
 	dpid   uint64
 }
 
-// Server is the OpenFlow controller of a topology's switches.
+// Server is the OpenFlow controller of a topology's switches: br-tun and
+// br-int of every controller-mode host, told apart by datapath ID
+// (ovsdb.BridgeDatapathID); any other switch is refused.
+//
+// br-int gets the compiled NORMAL flow. br-tun gets the compiled pipeline
+// plus CompileEndpoints of the knowledge: declared MACs and IPs, MACs learned
+// from table 1's reports of unknown local sources (rate-limited per switch
+// and overall), and the IPv4 addresses those reports announce in ARP. Every
+// change of the knowledge marks the br-tun of every host of the network
+// dirty; each switch's goroutine reconciles (dump, diff, one bundle) with
+// coalescing, so a slow switch delays only itself.
+//
+// On connect, br-tun's local VLANs are read from apply's table-250
+// advertisement and its tunnel ports from the port descriptions, and the
+// controller flows it already holds are adopted into the knowledge, so a
+// restarted controller computes the same flows and sends nothing. First
+// reconciles wait until every br-tun connected or the grace period ended.
+//
+// Known limit: an IP is learned only from an ARP reported while its source
+// is still unknown (the source's known-source flows stop the reports), so a
+// VM whose first frames are not ARP (IPv6 neighbour discovery, DHCP) gets no
+// ARP responder for its address on the other hosts; ARP for it still floods
+// to the network's members and is answered.
 type Server struct {
 	o    ServerOptions
 	t    *topology.Topology
@@ -139,6 +161,9 @@ type Server struct {
 	released chan struct{}
 	relOnce  sync.Once
 
+	refusals  []Refusal // the last maxRefusals, oldest first
+	refusedAt map[string]time.Time
+
 	flowMods, bundles, refused atomic.Uint64
 	packetIns                  sync.Map // result -> *atomic.Uint64
 }
@@ -153,15 +178,16 @@ func NewServer(o ServerOptions) (*Server, error) {
 	t := o.Topology
 	s := &Server{
 		o: o, t: t, log: o.Log,
-		know:     NewKnowledge(flows.DeclaredEndpoints(t), o.MaxLearned),
-		ids:      map[uint64]switchID{},
-		learnIDs: map[uint64]switchID{},
-		vniHosts: map[uint32][]string{},
-		global:   newTokenBucket(o.GlobalRate, o.GlobalBurst),
-		sessions: map[uint64]*session{},
-		adopted:  map[string]bool{},
-		allocs:   map[string]topology.Allocation{},
-		released: make(chan struct{}),
+		know:      NewKnowledge(flows.DeclaredEndpoints(t), o.MaxLearned),
+		ids:       map[uint64]switchID{},
+		learnIDs:  map[uint64]switchID{},
+		vniHosts:  map[uint32][]string{},
+		global:    newTokenBucket(o.GlobalRate, o.GlobalBurst),
+		sessions:  map[uint64]*session{},
+		adopted:   map[string]bool{},
+		allocs:    map[string]topology.Allocation{},
+		refusedAt: map[string]time.Time{},
+		released:  make(chan struct{}),
 	}
 	for _, h := range t.ManagedHosts() {
 		for _, br := range []string{flows.BridgeTun, flows.BridgeInt} {
@@ -243,8 +269,11 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 	if len(s.tunHosts) == 0 {
 		s.log.Warn("no managed host of the topology is in controller mode: no switch will be served", zap.String("topology", s.t.Name))
 	}
-	s.log.Info("controller listening", zap.String("topology", s.t.Name), zap.Stringers("listen", s.addrs),
-		zap.Stringer("metrics", s.metricsAddr), zap.Int("switches", len(s.ids)))
+	fields := []zap.Field{zap.String("topology", s.t.Name), zap.Stringers("listen", s.addrs), zap.Int("switches", len(s.ids))}
+	if s.metricsAddr != nil {
+		fields = append(fields, zap.Stringer("metrics", s.metricsAddr))
+	}
+	s.log.Info("controller listening", fields...)
 	if ready != nil {
 		ready()
 	}
@@ -367,12 +396,56 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 // refuse logs and counts a connection that gets nothing.
 func (s *Server) refuse(dpid uint64, remote, reason, detail string) {
 	s.refused.Add(1)
+	s.mu.Lock()
+	if len(s.refusals) == maxRefusals {
+		s.refusals = slices.Delete(s.refusals, 0, 1)
+	}
+	s.refusals = append(s.refusals, Refusal{Time: time.Now(), DatapathID: dpid, Remote: remote, Reason: detail})
+	s.mu.Unlock()
 	s.met.refused.WithLabelValues(reason).Inc()
 	fields := []zap.Field{zap.String("remote", remote), zap.String("reason", detail)}
 	if dpid != 0 {
 		fields = append(fields, zap.String("dpid", fmt.Sprintf("%016x", dpid)))
 	}
+	// A refused switch retries every few seconds for ever: warn once a
+	// minute per switch (or per address, before its identity is known).
+	who := fmt.Sprintf("%016x", dpid)
+	if host, _, err := net.SplitHostPort(remote); err == nil && dpid == 0 {
+		who = host
+	}
+	s.mu.Lock()
+	last, seen := s.refusedAt[who]
+	quiet := seen && time.Since(last) < time.Minute
+	if !quiet {
+		if len(s.refusedAt) >= 1024 { // bounded, whoever keeps knocking
+			clear(s.refusedAt)
+		}
+		s.refusedAt[who] = time.Now()
+	}
+	s.mu.Unlock()
+	if quiet {
+		s.log.Debug("switch refused again", fields...)
+		return
+	}
 	s.log.Warn("switch refused", fields...)
+}
+
+// maxRefusals is how many refusals Refusals remembers.
+const maxRefusals = 64
+
+// Refusal is a connection the controller refused.
+type Refusal struct {
+	Time       time.Time
+	DatapathID uint64 // 0 when refused before the OpenFlow handshake
+	Remote     string
+	Reason     string
+}
+
+// Refusals returns the most recent refusals, oldest first.
+func (s *Server) Refusals() []Refusal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.refusals)
 }
 
 // adoptedHost records that host's br-tun took in its flows; once every

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,10 +25,12 @@ import (
 // has not run on the host, or not since the topology changed.
 var errNoAdvertisement = errors.New("the allocation advertisement (table 250) is missing or incomplete: has `ovs-vxctl apply` run on the host with this topology?")
 
-// Backoff of reconciles that failed and of waiting for an advertisement.
+// Backoff of reconciles that failed, and of waiting for an advertisement
+// (apply usually installs it moments after the switch connects: poll often).
 const (
-	retryMin = 100 * time.Millisecond
-	retryMax = 5 * time.Second
+	retryMin      = 100 * time.Millisecond
+	retryMax      = 5 * time.Second
+	setupRetryMax = time.Second
 )
 
 // session is one connected, identified switch. Its goroutine (run) owns the
@@ -45,6 +49,7 @@ type session struct {
 	ready  atomic.Bool   // br-tun: adopted and reading activity
 
 	closeReason atomic.Value // string
+	lastWarn    string       // the last reconcile error logged at warn level
 
 	mu           sync.Mutex
 	alloc        topology.Allocation
@@ -204,7 +209,7 @@ func (s *session) setup(ctx context.Context) bool {
 		case <-s.conn.Done():
 			return false
 		}
-		backoff = min(2*backoff, retryMax)
+		backoff = min(2*backoff, setupRetryMax)
 	}
 }
 
@@ -294,7 +299,15 @@ func (s *session) adopt(ctx context.Context) error {
 		return fmt.Errorf("reading the flows to adopt: %w", err)
 	}
 	alloc, vlanVNI := s.currentAlloc()
-	local, remote := adoptable(fl, alloc, vlanVNI)
+	local, localIPs, remote := adoptable(fl, alloc, vlanVNI)
+	// Only controller-mode hosts report and age their MACs: an entry
+	// towards any other host is declared (and known) or stale.
+	remote = slices.DeleteFunc(remote, func(e flows.Endpoint) bool { return !slices.Contains(s.srv.tunHosts, e.Host) })
+	// The host's own (MAC, IP) pairs come as endpoints of this host.
+	for _, e := range localIPs {
+		e.Host = s.id.host.Name
+		remote = append(remote, e)
+	}
 	ev := s.srv.know.Adopt(s.id.host.Name, local, remote, time.Now())
 	if len(ev) > 0 {
 		s.log.Info("adopted what the switch held", zap.Int("changes", len(ev)), zap.Int("local_macs", len(local)), zap.Int("remote_macs", len(remote)))
@@ -304,10 +317,10 @@ func (s *session) adopt(ctx context.Context) error {
 }
 
 // adoptable reads endpoints out of controller flows (CompileEndpoints'
-// output): the MACs of known-source flows (local) and, per unicast entry,
-// the MAC, the peer its tunnel port leads to and the IPs of its ARP
-// responders (remote).
-func adoptable(fl []flows.Flow, alloc topology.Allocation, vlanVNI map[uint16]uint32) (local []MACKey, remote []flows.Endpoint) {
+// output): the MACs of known-source flows (local), the (MAC, IP) pairs of
+// known-ARP flows (localIPs) and, per unicast entry, the MAC, the peer its
+// tunnel port leads to and the IPs of its ARP responders (remote).
+func adoptable(fl []flows.Flow, alloc topology.Allocation, vlanVNI map[uint16]uint32) (local []MACKey, localIPs, remote []flows.Endpoint) {
 	portPeer := map[uint32]string{}
 	for peer, p := range alloc.TunnelOFPort {
 		portPeer[p] = peer
@@ -344,7 +357,9 @@ func adoptable(fl []flows.Flow, alloc topology.Allocation, vlanVNI map[uint16]ui
 					}
 				}
 			}
-		case f.Table == flows.TableFromPort && f.Priority == flows.PriorityARP:
+		case f.Table == flows.TableFromPort && f.Priority == flows.PriorityKnownARP && f.Match.EthSrc != nil && f.Match.ArpSPA.IsValid():
+			localIPs = append(localIPs, flows.Endpoint{VNI: vni, MAC: f.Match.EthSrc, IPs: []netip.Addr{f.Match.ArpSPA}})
+		case f.Table == flows.TableARP && f.Priority == flows.PriorityARP:
 			for _, a := range f.Actions {
 				if se, ok := a.(flows.SetEthSrc); ok {
 					if k, ok := KeyOf(vni, se.MAC); ok {
@@ -367,7 +382,7 @@ func adoptable(fl []flows.Flow, alloc topology.Allocation, vlanVNI map[uint16]ui
 			}
 		}
 	}
-	return local, remote
+	return local, localIPs, remote
 }
 
 // reconcile makes the switch's flows what the topology and the knowledge
@@ -418,10 +433,18 @@ func (s *session) reconcile(ctx context.Context) error {
 		restore()
 		m.reconErrors.WithLabelValues(host, br).Inc()
 		if ctx.Err() == nil && s.conn.Err() == nil {
-			s.log.Warn("reconcile failed, retrying", zap.Error(err))
+			// The same failure again (an advertisement still missing) is
+			// only worth a debug line.
+			if msg := err.Error(); msg != s.lastWarn {
+				s.lastWarn = msg
+				s.log.Warn("reconcile failed, retrying", zap.Error(err))
+			} else {
+				s.log.Debug("reconcile failed again", zap.Error(err))
+			}
 		}
 		return err
 	}
+	s.lastWarn = ""
 	m.reconciles.WithLabelValues(br).Observe(res.Duration.Seconds())
 	m.flows.WithLabelValues(host, br).Set(float64(len(desired)))
 	if !pending.IsZero() {

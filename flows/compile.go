@@ -39,7 +39,8 @@ func Compile(t *topology.Topology, h *topology.Host, alloc topology.Allocation) 
 	tun = append(tun, c.fromTunnel()...)
 	tun = append(tun, c.unicast()...)
 	tun = append(tun, c.flood()...)
-	tun = append(tun, missFlows()...)
+	tun = append(tun, c.arp()...)
+	tun = append(tun, missFlows(h.Mode)...)
 	brInt := []Flow{{Table: 0, Priority: PriorityMiss, Actions: []Action{Output{Port: PortNormal}}}}
 	return Program{Int: finish(brInt), Tun: finish(tun)}, nil
 }
@@ -96,6 +97,12 @@ func (c compiler) fromLocal() []Flow {
 			{Table: TableFromPort, Priority: PriorityClassify,
 				Match:   Match{EthDst: GroupBit, EthDstMask: GroupBit},
 				Actions: []Action{Controller{MaxLen: PacketInBytes}, GotoTable{TableFlood}}},
+			// ARP whose (sender MAC, sender IP) the controller does not know
+			// yet is reported, so it learns IPs as well as MACs; known pairs
+			// skip this (CompileEndpoints, PriorityKnownARP).
+			{Table: TableFromPort, Priority: PriorityARPReport,
+				Match:   Match{EthType: EthTypeARP},
+				Actions: []Action{Controller{MaxLen: PacketInBytes}, GotoTable{TableARP}}},
 		}
 	}
 	return []Flow{
@@ -131,6 +138,22 @@ func (c compiler) fromTunnel() []Flow {
 	return out
 }
 
+// arp builds table 3 (controller mode): ARP that no responder or local-keep
+// flow of CompileEndpoints took goes on as any frame would.
+func (c compiler) arp() []Flow {
+	if c.h.Mode != topology.ModeController {
+		return nil
+	}
+	return []Flow{
+		{Table: TableARP, Priority: PriorityClassify,
+			Match:   Match{EthDst: Unicast, EthDstMask: GroupBit},
+			Actions: []Action{GotoTable{TableUnicast}}},
+		{Table: TableARP, Priority: PriorityClassify,
+			Match:   Match{EthDst: GroupBit, EthDstMask: GroupBit},
+			Actions: []Action{GotoTable{TableFlood}}},
+	}
+}
+
 // unicast builds table 20's installed entries. In learn mode there are none:
 // learn() fills the table at run time.
 func (c compiler) unicast() []Flow {
@@ -162,9 +185,12 @@ func (c compiler) flood() []Flow {
 }
 
 // missFlows installs each table's declared miss behaviour.
-func missFlows() []Flow {
+func missFlows(mode topology.Mode) []Flow {
 	var out []Flow
 	for _, tb := range Pipeline {
+		if tb.ControllerOnly && mode != topology.ModeController {
+			continue
+		}
 		f := Flow{Table: tb.ID, Priority: PriorityMiss}
 		if tb.Miss == MissNext {
 			f.Actions = []Action{GotoTable{tb.Next[0]}}

@@ -61,8 +61,17 @@ func TestCompileIsDeterministic(t *testing.T) {
 }
 
 func TestGotoTargetsAreDeclared(t *testing.T) {
+	ctl := testTopology()
+	for _, h := range ctl.Hosts {
+		h.Mode = topology.ModeController
+	}
 	for _, host := range []string{"host1", "host2", "host3"} {
-		for _, f := range compileHost(t, testTopology(), host).Tun {
+		alloc := mustAlloc(t, ctl, host)
+		eps := []Endpoint{{VNI: 100, MAC: mac("52:54:00:00:00:01"), Host: "host1", IPs: []netip.Addr{netip.MustParseAddr("10.1.1.1")}},
+			{VNI: 100, MAC: mac("52:54:00:00:00:02"), Host: "host2", IPs: []netip.Addr{netip.MustParseAddr("10.1.1.2")}}}
+		all := append(compileHost(t, testTopology(), host).Tun, compileHost(t, ctl, host).Tun...)
+		all = append(all, CompileEndpoints(ctl, ctl.Host(host), alloc, eps)...)
+		for _, f := range all {
 			tb := PipelineTable(f.Table)
 			if tb == nil {
 				t.Fatalf("%s: flow in undeclared table: %s", host, f)
@@ -77,8 +86,22 @@ func TestGotoTargetsAreDeclared(t *testing.T) {
 }
 
 func TestEveryTableHasItsMissFlow(t *testing.T) {
-	p := compileHost(t, testTopology(), "host2")
+	learn := compileHost(t, testTopology(), "host2")
+	ctl := testTopology()
+	for _, h := range ctl.Hosts {
+		h.Mode = topology.ModeController
+	}
+	controller := compileHost(t, ctl, "host2")
 	for _, tb := range Pipeline {
+		p := learn
+		if tb.ControllerOnly {
+			p = controller
+			for _, f := range learn.Tun {
+				if f.Table == tb.ID {
+					t.Errorf("learn mode has a flow in controller-only table %d: %s", tb.ID, f)
+				}
+			}
+		}
 		found := false
 		for _, f := range p.Tun {
 			if f.Table == tb.ID && f.Priority == PriorityMiss && f.Match.String() == "" {
@@ -247,9 +270,10 @@ func TestCompileEndpoints(t *testing.T) {
 	for _, want := range []string{
 		"table=1, priority=2,dl_vlan=1,dl_src=52:54:00:00:00:01,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:20",
 		"table=1, priority=2,dl_vlan=1,dl_src=52:54:00:00:00:01,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:21",
-		"table=1, priority=3,arp,dl_vlan=1,arp_tpa=10.1.1.1,arp_op=1 actions=drop",
+		"table=1, priority=4,arp,dl_vlan=1,dl_src=52:54:00:00:00:01,arp_spa=10.1.1.1 actions=goto_table:3",
+		"table=3, priority=2,arp,dl_vlan=1,arp_tpa=10.1.1.1,arp_op=1 actions=drop",
 		"table=20, priority=2,dl_vlan=1,dl_dst=52:54:00:00:00:02 actions=pop_vlan,set_field:0x64->tun_id,output:10",
-		"table=1, priority=3,arp,dl_vlan=1,arp_tpa=10.1.1.2,arp_op=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:52:54:00:00:00:02->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:52:54:00:00:00:02->arp_sha,set_field:10.1.1.2->arp_spa,IN_PORT",
+		"table=3, priority=2,arp,dl_vlan=1,arp_tpa=10.1.1.2,arp_op=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:52:54:00:00:00:02->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:52:54:00:00:00:02->arp_sha,set_field:10.1.1.2->arp_spa,IN_PORT",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)
@@ -258,7 +282,7 @@ func TestCompileEndpoints(t *testing.T) {
 	if strings.Contains(got, "52:54:00:00:00:03") {
 		t.Errorf("endpoint of a network host1 is not in compiled:\n%s", got)
 	}
-	if n := strings.Count(got, "\n") + 1; n != 5 {
-		t.Errorf("%d flows, want 5:\n%s", n, got)
+	if n := strings.Count(got, "\n") + 1; n != 6 {
+		t.Errorf("%d flows, want 6:\n%s", n, got)
 	}
 }

@@ -13,10 +13,12 @@ import (
 // sends the controller: enough for Ethernet, 802.1Q and ARP or IP headers.
 const PacketInBytes = 128
 
-// Priorities of the controller's flows in table 1.
+// Priorities of the controller-mode flows of tables 1 and 3.
 const (
-	PriorityKnownSource uint16 = 2 // a source the controller knows: no report
-	PriorityARP         uint16 = 3 // ARP answered or kept local
+	PriorityKnownSource uint16 = 2 // table 1: a source the controller knows: no report
+	PriorityARPReport   uint16 = 3 // table 1: ARP of an unknown (MAC, IP) pair: reported
+	PriorityKnownARP    uint16 = 4 // table 1: ARP of a known (MAC, IP) pair: no report
+	PriorityARP         uint16 = 2 // table 3: ARP answered or kept local
 )
 
 // Endpoint is a MAC the controller knows: declared in the topology or
@@ -49,10 +51,11 @@ func DeclaredEndpoints(t *topology.Topology) []Endpoint {
 
 // CompileEndpoints turns what the controller knows into host h's flows, with
 // cookie CookieController | hash. Pure and deterministic, like Compile:
-//   - an endpoint on h: known-source flows in table 1 (no more reports), and
-//     ARP requests for its IPs are kept on the host (br-int delivered them);
+//   - an endpoint on h: known-source flows in table 1 (no more reports), its
+//     ARP with a known sender IP is not reported either, and ARP requests for
+//     its IPs are kept on the host (br-int delivered them; table 3);
 //   - an endpoint on a peer: a unicast entry in table 20 to that peer's
-//     tunnel, and an ARP responder in table 1 for each of its IPs, so ARP for
+//     tunnel, and an ARP responder in table 3 for each of its IPs, so ARP for
 //     a known IP never crosses the underlay.
 //
 // Endpoints of networks h has no port in, or on hosts h has no tunnel to,
@@ -74,8 +77,12 @@ func CompileEndpoints(t *topology.Topology, h *topology.Host, alloc topology.All
 					Actions: []Action{GotoTable{dst.next}}})
 			}
 			for _, ip := range e.IPs {
-				out = append(out, Flow{Table: TableFromPort, Priority: PriorityARP,
-					Match: Match{EthType: EthTypeARP, HasVLAN: true, VLAN: vlan, ArpTPA: ip, ArpOp: 1}})
+				out = append(out,
+					Flow{Table: TableFromPort, Priority: PriorityKnownARP,
+						Match:   Match{EthType: EthTypeARP, HasVLAN: true, VLAN: vlan, EthSrc: e.MAC, ArpSPA: ip},
+						Actions: []Action{GotoTable{TableARP}}},
+					Flow{Table: TableARP, Priority: PriorityARP,
+						Match: Match{EthType: EthTypeARP, HasVLAN: true, VLAN: vlan, ArpTPA: ip, ArpOp: 1}})
 			}
 			continue
 		}
@@ -111,7 +118,7 @@ func CompileEndpoints(t *topology.Topology, h *topology.Host, alloc topology.All
 // arpResponder turns an ARP request for ip into the reply mac would send and
 // sends it back where it came from.
 func arpResponder(vlan uint16, mac net.HardwareAddr, ip netip.Addr) Flow {
-	return Flow{Table: TableFromPort, Priority: PriorityARP,
+	return Flow{Table: TableARP, Priority: PriorityARP,
 		Match: Match{EthType: EthTypeARP, HasVLAN: true, VLAN: vlan, ArpTPA: ip, ArpOp: 1},
 		Actions: []Action{
 			Move{Src: FieldEthSrc, Dst: FieldEthDst},

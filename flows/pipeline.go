@@ -6,6 +6,7 @@ const (
 	TableClassify uint8 = 0  // classify by in_port
 	TableFromPort uint8 = 1  // from br-int (the patch port)
 	TableFromTun  uint8 = 2  // from a VXLAN port
+	TableARP      uint8 = 3  // controller mode: ARP answered or kept local
 	TableUnicast  uint8 = 20 // (local VLAN, dl_dst) -> VNI, tunnel port
 	TableFlood    uint8 = 21 // local VLAN -> VNI, every peer of the network
 )
@@ -30,16 +31,20 @@ type Table struct {
 	Purpose string
 	Next    []uint8
 	Miss    Miss
+	// ControllerOnly tables exist in controller mode only.
+	ControllerOnly bool
 }
 
 // Pipeline is br-tun's pipeline, declared once.
 var Pipeline = []Table{
 	{ID: TableClassify, Name: "classify", Miss: MissDrop, Next: []uint8{TableFromPort, TableFromTun},
 		Purpose: "by in_port: the patch port goes to 1, each tunnel port to 2, anything else is dropped"},
-	{ID: TableFromPort, Name: "from-local", Miss: MissDrop, Next: []uint8{TableUnicast, TableFlood},
-		Purpose: "frames from br-int: unicast dl_dst to 20, multicast and broadcast to 21"},
+	{ID: TableFromPort, Name: "from-local", Miss: MissDrop, Next: []uint8{TableARP, TableUnicast, TableFlood},
+		Purpose: "frames from br-int: unicast dl_dst to 20, multicast and broadcast to 21; controller mode: unknown sources and ARP from unknown (MAC, IP) pairs reported, ARP to 3"},
 	{ID: TableFromTun, Name: "from-tunnel", Miss: MissDrop, Next: nil,
 		Purpose: "frames from a tunnel: known VNI -> local VLAN, learn the source into 20 (learn mode), out the patch port; unknown VNI dropped; never to 21"},
+	{ID: TableARP, Name: "arp", Miss: MissDrop, Next: []uint8{TableUnicast, TableFlood}, ControllerOnly: true,
+		Purpose: "controller mode: ARP requests for known remote IPs answered on this host, for local IPs kept on it; other ARP to 20 or 21 by dl_dst"},
 	{ID: TableUnicast, Name: "unicast", Miss: MissNext, Next: []uint8{TableFlood},
 		Purpose: "(local VLAN, dl_dst) -> VNI and that peer's tunnel port; learned or installed; a miss floods"},
 	{ID: TableFlood, Name: "flood", Miss: MissDrop, Next: nil,
