@@ -86,17 +86,25 @@ func FDB(ctx context.Context, o Options, vni uint32) ([]FDBEntry, error) {
 			if f.Table != flows.TableUnicast || f.Match.EthDst == nil {
 				continue
 			}
-			e := FDBEntry{MAC: f.Match.EthDst.String(), VNI: uint32(f.Cookie &^ flows.CookieOwnerMask), Origin: origin.name,
+			e := FDBEntry{MAC: f.Match.EthDst.String(), Origin: origin.name,
 				HardTimeout: f.HardTimeout, AgeSeconds: d.DurationSec}
+			// Learned entries carry their VNI in the cookie (learn() cannot
+			// hash its own output); the controller's set it in an action.
+			if origin.cookie == flows.CookieLearned {
+				e.VNI = uint32(f.Cookie &^ flows.CookieOwnerMask)
+			}
+			for _, a := range f.Actions {
+				switch a := a.(type) {
+				case flows.Output:
+					e.OFPort = a.Port
+				case flows.SetTunID:
+					e.VNI = uint32(a.ID)
+				}
+			}
 			if vni != 0 && e.VNI != vni {
 				continue
 			}
 			e.LocalVLAN = vlanOf[e.VNI]
-			for _, a := range f.Actions {
-				if out, ok := a.(flows.Output); ok {
-					e.OFPort = out.Port
-				}
-			}
 			if p, ok := byPort[int(e.OFPort)]; ok {
 				e.Peer, e.RemoteVTEP = p.Peer, p.RemoteIP
 			}

@@ -27,58 +27,10 @@ import (
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
-// needOVS skips t unless real Open vSwitch tests can run here.
-func needOVS(t testing.TB, extra ...string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a real Open vSwitch (skipped with -short)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run Open vSwitch in a network namespace")
-	}
-	for _, tool := range append([]string{"ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip"}, extra...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (apt-get install openvswitch-switch iproute2)", tool)
-		}
-	}
-}
-
 func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// listenInNetns opens a TCP listener on addr inside network namespace ns:
-// the socket belongs to the namespace it was created in. The thread that
-// switched namespaces is locked and never unlocked, so Go discards it.
-func listenInNetns(t testing.TB, ns, addr string) net.Listener {
-	t.Helper()
-	type result struct {
-		l   net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // no unlock: the thread dies with the goroutine
-		f, err := os.Open("/var/run/netns/" + ns)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("setns %s: %w", ns, err)}
-			return
-		}
-		l, err := net.Listen("tcp", addr)
-		ch <- result{l, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listening on %s in %s: %v", addr, ns, r.err)
-	}
-	return r.l
 }
 
 // ovsHost is one managed host of a test topology: a private OVS in its own
@@ -87,7 +39,6 @@ func listenInNetns(t testing.TB, ns, addr string) net.Listener {
 type ovsHost struct {
 	h     *topology.Host
 	inst  *ovsrun.Instance
-	ns    string
 	port  int
 	alloc topology.Allocation
 }
@@ -110,42 +61,14 @@ func startHosts(t *testing.T, topo *topology.Topology, scheme string) ([]*ovsHos
 func startHost(t *testing.T, topo *topology.Topology, h *topology.Host, scheme string) (*ovsHost, net.Listener) {
 	t.Helper()
 	ctx := ctxFor(t, time.Minute)
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	name := "cx-" + hex.EncodeToString(rnd[:])
-	dir, err := os.MkdirTemp("/tmp", name+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, "ip", "netns", "add", name).CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		t.Fatalf("creating namespace %s: %v: %s", name, err, out)
-	}
-	inst := &ovsrun.Instance{Dir: dir, NetNS: name}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := inst.Stop(ctx); err != nil {
-			t.Logf("stopping OVS of %s: %v", h.Name, err)
-		}
-		if out, err := exec.CommandContext(ctx, "ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Logf("deleting namespace %s: %v: %s", name, err, out)
-		}
-		os.RemoveAll(dir)
-	})
-	if _, err := inst.Run(ctx, "ip", "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
-	if err := inst.Start(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	l := listenInNetns(t, name, "127.0.0.1:0")
+	inst := ovsruntest.Start(t, "cx-")
+	l := ovsruntest.ListenTCP(t, inst.NetNS, "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	alloc, err := topo.Allocate(h, topology.Allocation{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	oh := &ovsHost{h: h, inst: inst, ns: name, port: port, alloc: alloc}
+	oh := &ovsHost{h: h, inst: inst, port: port, alloc: alloc}
 	target := fmt.Sprintf("%s:127.0.0.1:%d", scheme, port)
 	args := []string{}
 	for _, br := range []string{ovsdb.BridgeInt, ovsdb.BridgeTun} {
@@ -194,14 +117,7 @@ func (oh *ovsHost) dump(t testing.TB, bridge string, args ...string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.TrimSpace(l) != "" {
-			lines = append(lines, l)
-		}
-	}
-	sort.Strings(lines)
-	return lines
+	return ovstest.SortedLines(out)
 }
 
 // want is what the controller (and apply's advertisement) should leave on

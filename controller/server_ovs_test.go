@@ -77,7 +77,7 @@ func hostNamed(hosts []*ovsHost, name string) *ovsHost {
 // from a real VM port, a move, a switch that does not belong, a controller
 // restart, an ovs-vswitchd restart and ageing.
 func TestControllerOVS(t *testing.T) {
-	needOVS(t)
+	ovstest.Require(t)
 	top := t
 	topo := parseTopo(t, testTopo)
 	hosts, ls := startHosts(t, topo, "tcp")
@@ -277,7 +277,7 @@ func TestControllerOVS(t *testing.T) {
 		checkFlows(t, topo, hosts, srv.Server)
 		var ls2 []net.Listener
 		for _, oh := range hosts {
-			ls2 = append(ls2, listenInNetns(t, oh.ns, fmt.Sprintf("127.0.0.1:%d", oh.port)))
+			ls2 = append(ls2, ovsruntest.ListenTCP(t, oh.inst.NetNS, fmt.Sprintf("127.0.0.1:%d", oh.port)))
 		}
 		o := opts
 		o.Listeners, o.MetricsListen, o.Log = ls2, "", nil
@@ -357,7 +357,7 @@ func TestControllerOVS(t *testing.T) {
 		srv.stop()
 		var ls3 []net.Listener
 		for _, oh := range hosts {
-			ls3 = append(ls3, listenInNetns(t, oh.ns, fmt.Sprintf("127.0.0.1:%d", oh.port)))
+			ls3 = append(ls3, ovsruntest.ListenTCP(t, oh.inst.NetNS, fmt.Sprintf("127.0.0.1:%d", oh.port)))
 		}
 		o := opts
 		o.Listeners, o.MetricsListen, o.Log = ls3, "", nil
@@ -403,7 +403,7 @@ func TestControllerOVS(t *testing.T) {
 // switch gets nothing and the controller keeps retrying, without blocking
 // the other hosts.
 func TestControllerWaitsForAdvertisement(t *testing.T) {
-	needOVS(t)
+	ovstest.Require(t)
 	topo := parseTopo(t, testTopo)
 	hosts, ls := startHosts(t, topo, "tcp")
 	srv := runServer(t, t, ServerOptions{Topology: topo, Listeners: ls, Grace: 500 * time.Millisecond})

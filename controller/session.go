@@ -238,9 +238,11 @@ func (s *session) refreshAlloc(ctx context.Context) error {
 		// tags), so the ones read before are still right: put them back
 		// rather than wait for the next apply.
 		if last, ok := s.srv.lastAlloc(s.id.host.Name); ok && len(last.LocalVLAN) > 0 {
-			if _, err := s.sw.Reconcile(ctx, flows.CompileAllocation(last), flows.CookieAllocation, flows.CookieOwnerMask); err != nil {
+			res, err := s.sw.Reconcile(ctx, flows.CompileAllocation(last), flows.CookieAllocation, flows.CookieOwnerMask)
+			if err != nil {
 				return fmt.Errorf("restoring the allocation advertisement: %w", err)
 			}
+			s.countSent(res)
 			s.log.Info("restored the allocation advertisement the switch had lost", zap.Int("networks", len(last.LocalVLAN)))
 			alloc.LocalVLAN = maps.Clone(last.LocalVLAN)
 		}
@@ -411,17 +413,8 @@ func (s *session) reconcile(ctx context.Context) error {
 		res, err = s.sw.Reconcile(ctx, desired, cookie, mask)
 	}
 	m, host, br := s.srv.met, s.id.host.Name, s.id.bridge
-	if res.FlowMods > 0 {
-		s.srv.flowMods.Add(uint64(res.FlowMods))
-		s.srv.bundles.Add(1)
-		m.flowMods.WithLabelValues(host, br).Add(float64(res.FlowMods))
-		m.bundles.WithLabelValues(host, br).Inc()
-	}
+	s.countSent(res)
 	s.mu.Lock()
-	if res.FlowMods > 0 {
-		s.state.FlowMods += uint64(res.FlowMods)
-		s.state.Bundles++
-	}
 	if err != nil {
 		s.state.LastError = err.Error()
 	} else {
@@ -623,4 +616,20 @@ func (s *session) packetIn(msg ofconn.Message) {
 	}
 	count(result)
 	s.srv.changed(ev, now)
+}
+
+// countSent adds what a reconcile sent to the server's, the metrics' and the
+// session's counters.
+func (s *session) countSent(res Result) {
+	if res.FlowMods == 0 {
+		return
+	}
+	s.srv.flowMods.Add(uint64(res.FlowMods))
+	s.srv.bundles.Add(1)
+	s.srv.met.flowMods.WithLabelValues(s.id.host.Name, s.id.bridge).Add(float64(res.FlowMods))
+	s.srv.met.bundles.WithLabelValues(s.id.host.Name, s.id.bridge).Inc()
+	s.mu.Lock()
+	s.state.FlowMods += uint64(res.FlowMods)
+	s.state.Bundles++
+	s.mu.Unlock()
 }

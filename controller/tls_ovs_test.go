@@ -33,7 +33,7 @@ networks:
 // flows; one with a self-signed certificate (and the right datapath ID) is
 // refused before OpenFlow begins.
 func TestControllerTLS(t *testing.T) {
-	needOVS(t, "ovs-pki")
+	ovstest.Require(t, "ovs-pki")
 	ctx := ctxFor(t, 2*time.Minute)
 	dir, err := os.MkdirTemp("/tmp", "cx-pki-")
 	if err != nil {

@@ -212,7 +212,7 @@ func checkLabDown(t *testing.T, l *labEnv) {
 	if leaked := newLinks(); len(leaked) > 0 {
 		t.Errorf("while the lab is up, the root namespace has new links named as the lab's: %v", leaked)
 	}
-	if procs := processesWith(l.report.Dir); len(procs) == 0 {
+	if procs := processesWith(l.report.Dir + "/"); len(procs) == 0 {
 		t.Errorf("no process runs from the lab's directory %s before lab down: the check below would prove nothing", l.report.Dir)
 	}
 	r := l.vx("lab", "down", "-f", l.file)
@@ -223,7 +223,7 @@ func checkLabDown(t *testing.T, l *labEnv) {
 	if nss := l.labNamespaces(t); len(nss) > 0 {
 		t.Errorf("namespaces left after lab down: %v", nss)
 	}
-	if procs := processesWith(l.report.Dir); len(procs) > 0 {
+	if procs := processesWith(l.report.Dir + "/"); len(procs) > 0 {
 		t.Errorf("processes left running from %s after lab down:\n%s", l.report.Dir, strings.Join(procs, "\n"))
 	}
 	if _, err := os.Stat(l.report.Dir); err == nil {

@@ -1,17 +1,12 @@
-// Package ovstest starts a private Open vSwitch for the controller's tests:
-// its own network namespace (the userspace datapath creates a tap device
-// per bridge, which would clash between instances), its own short directory
-// under /tmp, and one bridge br-tun the way the pipeline has it.
+// Package ovstest starts a private Open vSwitch for the controller's tests
+// (in a namespace and directory of its own, see ovsruntest) with one bridge
+// br-tun the way the pipeline has it, and holds the flows the tests send it.
 package ovstest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -20,6 +15,7 @@ import (
 	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 )
 
 // Bridge is the bridge every instance has.
@@ -39,54 +35,24 @@ type Env struct {
 	Target string // unix:<dir>/br-tun.mgmt
 }
 
-// Start starts an instance for t and stops it (and removes its namespace and
-// directory) when t ends. It skips t under -short, without root, or without
-// OVS installed.
-func Start(t testing.TB) *Env {
+// Require skips t under -short, without root, or unless Open vSwitch,
+// ovs-ofctl, iproute2 and extra are installed.
+func Require(t testing.TB, extra ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a real Open vSwitch (skipped with -short)")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run Open vSwitch in a network namespace")
-	}
-	for _, tool := range []string{"ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (apt-get install openvswitch-switch iproute2)", tool)
-		}
-	}
+	ovsruntest.Require(t, append([]string{"ovs-ofctl"}, extra...)...)
+}
+
+// Start starts an instance for t and stops it (and removes its namespace and
+// directory) when t ends. It skips t as Require does.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	Require(t)
+	inst := ovsruntest.Start(t, "vxc-ctl-")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	name := "vxc-ctl-" + hex.EncodeToString(rnd[:])
-	dir, err := os.MkdirTemp("/tmp", name+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, "ip", "netns", "add", name).CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		t.Fatalf("creating network namespace %s: %v: %s", name, err, out)
-	}
-	inst := &ovsrun.Instance{Dir: dir, NetNS: name}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := inst.Stop(ctx); err != nil {
-			t.Logf("stopping OVS: %v", err)
-		}
-		if out, err := exec.CommandContext(ctx, "ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Logf("deleting namespace %s: %v: %s", name, err, out)
-		}
-		os.RemoveAll(dir)
-	})
-	if _, err := inst.Run(ctx, "ip", "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
-	if err := inst.Start(ctx, true); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := inst.Vsctl(ctx, "add-br", Bridge, "--", "set", "bridge", Bridge,
 		"datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure", "other_config:disable-in-band=true",
 		"--", "add-port", Bridge, "p-local", "--", "set", "interface", "p-local", "type=internal", "ofport_request=1",
