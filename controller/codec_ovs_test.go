@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
 	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
@@ -25,13 +22,9 @@ func flowLines(fl []flows.Flow) []string {
 
 func TestEveryKindRoundTripsThroughOVS(t *testing.T) {
 	env := ovstest.Start(t)
+	sw := dial(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sw, err := controller.Dial(ctx, env.Target, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sw.Close()
 	want := ovstest.EveryKind()
 	for _, f := range ovstest.PendingFlowsFixes() {
 		if ovstest.Rendered(f) {

@@ -2,13 +2,8 @@ package controller
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,11 +14,12 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 
+	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 

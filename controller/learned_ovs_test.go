@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
 	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
@@ -24,13 +21,9 @@ func frameFrom(n string) string {
 // checks that Dump reads them back as ovs-ofctl prints them.
 func TestLearnedFlowsDecode(t *testing.T) {
 	env := ovstest.Start(t)
+	sw := dial(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sw, err := controller.Dial(ctx, env.Target, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sw.Close()
 
 	// The pipeline's learn (NXM_OF_VLAN_TCI[0..12]) for VNI 0x64, installed
 	// through our connection...

@@ -5,17 +5,16 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -48,19 +47,6 @@ func lineDiff(want, got []string) string {
 		}
 	}
 	return b.String()
-}
-
-func vswitchdPid(t *testing.T, oh *ovsHost) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(oh.inst.Dir, "ovs-vswitchd.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 func hostNamed(hosts []*ovsHost, name string) *ovsHost {
@@ -314,7 +300,7 @@ func TestControllerOVS(t *testing.T) {
 	t.Run("a frozen switch delays no other", func(t *testing.T) {
 		// h3's ovs-vswitchd stops answering (SIGSTOP): its connection
 		// stays open but nothing comes back.
-		pid := vswitchdPid(t, h3)
+		pid := ovsruntest.Pid(t, h3.inst, "ovs-vswitchd")
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}

@@ -113,11 +113,14 @@ func (s *session) run(ctx context.Context) {
 		}
 		s.log.Info("switch disconnected", zap.String("reason", reason))
 	}()
+	// ctx ends with the connection too: what runs under it waits on
+	// ctx.Done() alone.
 	go func() {
 		select {
 		case <-ctx.Done():
 			s.close("controller stopping")
 		case <-s.conn.Done():
+			cancel()
 		}
 	}()
 	go s.keepalive(ctx)
@@ -135,8 +138,6 @@ func (s *session) run(ctx context.Context) {
 	select {
 	case <-s.srv.released:
 	case <-ctx.Done():
-		return
-	case <-s.conn.Done():
 		return
 	}
 	s.markDirty(time.Now())
@@ -158,8 +159,6 @@ func (s *session) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-s.conn.Done():
 			return
 		case <-s.dirty:
 			attempt()
@@ -205,8 +204,6 @@ func (s *session) setup(ctx context.Context) bool {
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return false
-		case <-s.conn.Done():
 			return false
 		}
 		backoff = min(2*backoff, setupRetryMax)
@@ -515,8 +512,6 @@ func (s *session) keepalive(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-s.conn.Done():
 			return
 		case <-t.C:
 		}

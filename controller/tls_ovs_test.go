@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 

@@ -2,18 +2,16 @@ package ovsdb
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -21,70 +19,27 @@ import (
 // running in its own network namespace, so that the tap devices of br-int
 // and br-tun cannot meet those of any other OVS on the machine.
 type lab struct {
-	t    testing.TB
-	ovs  *ovsrun.Instance
-	c    *Client
-	ctx  context.Context
-	veth []string
+	t   testing.TB
+	ovs *ovsrun.Instance
+	c   *Client
+	ctx context.Context
 }
 
-var labSeq atomic.Int32
-
 // newLab starts OVS and connects a Client to it; everything is torn down
-// when the test ends.
+// when the test ends (the OVS directory, with its logs, stays if it failed).
 func newLab(t testing.TB) *lab {
 	t.Helper()
-	for _, bin := range []string{"ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ip"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed: these tests need Open vSwitch (apt-get install openvswitch-switch)", bin)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("these tests need root (network namespaces, OVS)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	ns := fmt.Sprintf("hy%d-%d", os.Getpid()%100000, labSeq.Add(1))
-	dir, err := os.MkdirTemp("/tmp", "hy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, "ip", "netns", "add", ns)
-	l := &lab{t: t, ovs: &ovsrun.Instance{Dir: dir, NetNS: ns}, ctx: ctx}
-	t.Cleanup(func() {
-		if l.c != nil {
-			l.c.Close()
-		}
-		if err := l.ovs.Stop(context.Background()); err != nil {
-			t.Logf("stopping OVS: %v", err)
-		}
-		exec.Command("ip", "netns", "del", ns).Run()
-		if !t.Failed() {
-			os.RemoveAll(dir)
-		} else {
-			t.Logf("OVS logs kept in %s", dir)
-		}
-	})
-	run(t, "ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-	if err := l.ovs.Start(ctx, true); err != nil {
-		t.Fatalf("starting OVS: %v", err)
-	}
+	l := &lab{t: t, ovs: ovsruntest.Start(t, "hy"), ctx: ctx}
 	c, err := Connect(ctx, l.ovs.DBEndpoint(), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	l.c = c
+	// Registered after Start's clean-up, so it runs before OVS stops.
+	t.Cleanup(func() { c.Close() })
 	return l
-}
-
-// run runs a command and fails the test if it fails.
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 // vsctl runs ovs-vsctl against the lab's database.
@@ -107,8 +62,8 @@ func (l *lab) get(table, record, column string) string {
 // interface a VM port attaches.
 func (l *lab) vethPair(name string) {
 	l.t.Helper()
-	run(l.t, "ip", "netns", "exec", l.ovs.NetNS, "ip", "link", "add", name, "type", "veth", "peer", "name", name+"p")
-	run(l.t, "ip", "netns", "exec", l.ovs.NetNS, "ip", "link", "set", name, "up")
+	ovsruntest.Run(l.t, l.ovs.NetNS, "ip", "link", "add", name, "type", "veth", "peer", "name", name+"p")
+	ovsruntest.Run(l.t, l.ovs.NetNS, "ip", "link", "set", name, "up")
 	l.t.Cleanup(func() {
 		exec.Command("ip", "netns", "exec", l.ovs.NetNS, "ip", "link", "del", name).Run()
 	})

@@ -3,16 +3,14 @@ package ovsdb
 import (
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -164,7 +162,7 @@ func TestApplyCreatesEverythingOnceWithOwnerMarks(t *testing.T) {
 		t.Errorf("Show network tenant-b = %+v", b)
 	}
 	// Show follows the interface's state as ovs-vswitchd reports it.
-	run(t, "ip", "netns", "exec", l.ovs.NetNS, "ip", "link", "set", "hxint1", "up")
+	ovsruntest.Run(t, l.ovs.NetNS, "ip", "link", "set", "hxint1", "up")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		st, err := l.c.Show(l.ctx, tp, h)
 		if err != nil {
@@ -550,14 +548,7 @@ func TestReconnectAfterOvsdbServerRestart(t *testing.T) {
 
 	// Kill ovsdb-server (the process this test started) and start it
 	// again on the same database file.
-	pidText, err := os.ReadFile(filepath.Join(l.ovs.Dir, "ovsdb-server.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := ovsruntest.Pid(t, l.ovs, "ovsdb-server")
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +580,7 @@ func TestReconnectAfterOvsdbServerRestart(t *testing.T) {
 	plan = l.planOnly(tp, h)
 	wantChanges(t, plan, "- port br-tun vx-host2")
 	l.c.WaitTimeout = 300 * time.Millisecond
-	err = l.c.Apply(l.ctx, plan)
+	err := l.c.Apply(l.ctx, plan)
 	if err == nil || !strings.Contains(err.Error(), "ovs-vswitchd did not apply them within 300ms") {
 		t.Fatalf("Apply without ovs-vswitchd: %v", err)
 	}

@@ -15,14 +15,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -99,39 +97,6 @@ func newPKI(t *testing.T, dir string) *pki {
 	return p
 }
 
-// listenInNetns listens on 127.0.0.1:0 inside network namespace ns: the
-// socket is made by a thread that joined ns and is then thrown away (a
-// goroutine that ends locked to its thread takes the thread with it).
-func listenInNetns(t *testing.T, ns string) net.Listener {
-	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result)
-	go func() {
-		runtime.LockOSThread() // never unlocked, on purpose
-		f, err := os.Open("/var/run/netns/" + ns)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("setns %s: %w", ns, err)}
-			return
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		ch <- result{ln, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listening in namespace %s: %v", ns, r.err)
-	}
-	t.Cleanup(func() { r.ln.Close() })
-	return r.ln
-}
-
 // tlsSwitches accepts TLS connections on ln from switches whose certificate
 // the CA signed, and sends the datapath ID of each (its OpenFlow 1.3
 // features reply) or what went wrong.
@@ -202,7 +167,8 @@ func (l *lab) sslRow() string {
 func TestSSLController(t *testing.T) {
 	l := newLab(t)
 	p := newPKI(t, l.ovs.Dir)
-	ln := listenInNetns(t, l.ovs.NetNS)
+	ln := ovsruntest.ListenTCP(t, l.ovs.NetNS, "127.0.0.1:0")
+	t.Cleanup(func() { ln.Close() })
 	switches := tlsSwitches(ln, p)
 
 	tp := topo(topology.ModeController)
@@ -274,7 +240,7 @@ func TestSSLController(t *testing.T) {
 
 	// Another CA file is updated in place.
 	ca2 := filepath.Join(l.ovs.Dir, "ca2.pem")
-	run(t, "cp", files.CACert, ca2)
+	ovsruntest.Run(t, "", "cp", files.CACert, ca2)
 	files2 := files
 	files2.CACert = ca2
 	plan = l.reconcileWith(tp, h, PlanOptions{SSL: &files2})
