@@ -5,7 +5,8 @@
 set -euo pipefail
 need=()
 for pair in ovs-vswitchd:openvswitch-switch ovs-vsctl:openvswitch-common ip:iproute2 \
-            ethtool:ethtool tcpdump:tcpdump tshark:tshark iperf3:iperf3 ping:iputils-ping; do
+            ethtool:ethtool tcpdump:tcpdump tshark:tshark iperf3:iperf3 ping:iputils-ping \
+            sysctl:procps ss:iproute2 python3:python3; do
   bin=${pair%%:*} pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
