@@ -210,15 +210,27 @@ func finish(fl []Flow) []Flow {
 }
 
 // Sort orders flows by table, then priority (highest first), then text: the
-// order `ovs-vxctl flows` prints and golden files hold.
+// order `ovs-vxctl flows` prints and golden files hold. Each flow's text is
+// rendered once, not once per comparison.
 func Sort(fl []Flow) {
-	slices.SortStableFunc(fl, func(a, b Flow) int {
-		if c := cmp.Compare(a.Table, b.Table); c != 0 {
+	type keyed struct {
+		f    Flow
+		text string
+	}
+	ks := make([]keyed, len(fl))
+	for i, f := range fl {
+		ks[i] = keyed{f, f.String()}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		if c := cmp.Compare(a.f.Table, b.f.Table); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+		if c := cmp.Compare(b.f.Priority, a.f.Priority); c != 0 {
 			return c
 		}
-		return strings.Compare(a.String(), b.String())
+		return strings.Compare(a.text, b.text)
 	})
+	for i := range ks {
+		fl[i] = ks[i].f
+	}
 }

@@ -80,30 +80,38 @@ func (t *Topology) PortsOn(h *Host) []*Port {
 
 // FloodPeers returns the other hosts that have ports in network n, as seen
 // from host h (file order). They are h's flood list for n; an empty list means
-// the network never leaves h.
+// the network never leaves h. O(ports of n + hosts).
 func (t *Topology) FloodPeers(h *Host, n *Network) []*Host {
-	var out []*Host
-	for _, o := range t.Hosts {
-		if o != h && n.HasPortOn(o) && n.HasPortOn(h) {
-			out = append(out, o)
-		}
+	if !n.HasPortOn(h) {
+		return nil
 	}
-	return out
+	in := map[*Host]bool{}
+	for _, p := range n.Ports {
+		in[p.Host] = true
+	}
+	return t.others(h, in)
 }
 
 // Peers returns the hosts h needs a tunnel to: every other host (managed or
-// not) that shares at least one network with h, in file order.
+// not) that shares at least one network with h, in file order. O(ports + hosts).
 func (t *Topology) Peers(h *Host) []*Host {
+	in := map[*Host]bool{}
+	for _, n := range t.Networks {
+		if n.HasPortOn(h) {
+			for _, p := range n.Ports {
+				in[p.Host] = true
+			}
+		}
+	}
+	return t.others(h, in)
+}
+
+// others lists the hosts of set other than h, in file order.
+func (t *Topology) others(h *Host, set map[*Host]bool) []*Host {
 	var out []*Host
 	for _, o := range t.Hosts {
-		if o == h {
-			continue
-		}
-		for _, n := range t.Networks {
-			if n.HasPortOn(h) && n.HasPortOn(o) {
-				out = append(out, o)
-				break
-			}
+		if o != h && set[o] {
+			out = append(out, o)
 		}
 	}
 	return out
