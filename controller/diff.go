@@ -88,7 +88,12 @@ type pairing struct {
 }
 
 func (p pairing) diff(desired, installed []flows.Flow) Diff {
-	var d Diff
+	d := Diff{
+		Add:      make([]flows.Flow, 0, len(p.add)),
+		Modify:   make([]flows.Flow, 0, len(p.modify)),
+		Replaced: make([]flows.Flow, 0, len(p.modify)),
+		Delete:   make([]flows.Flow, 0, len(p.delete)),
+	}
 	for _, i := range p.add {
 		d.Add = append(d.Add, desired[i])
 	}

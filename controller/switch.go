@@ -148,33 +148,36 @@ func (s *Switch) Reconcile(ctx context.Context, desired []flows.Flow, cookie, ma
 	for i := range installed {
 		inst[i] = installed[i].Flow
 	}
-	p := pair(want, texts(inst))
+	instT := texts(inst)
+	p := pair(want, instT)
 	res := Result{Diff: p.diff(desired, inst), Added: len(p.add), Modified: len(p.modify), Deleted: len(p.delete)}
 	if res.Diff.Empty() {
 		res.Duration = time.Since(start)
 		return res, nil
 	}
 
-	var mods []util.Message
-	var what []string // the flow each mod is about, for errors
-	del := func(d ofcodec.Decoded) error {
-		fm, err := ofcodec.DeleteStrict(d)
+	// The texts were rendered once for the diff; the error descriptions
+	// reuse them (100,000 flows rendered again cost as much as encoding).
+	mods := make([]util.Message, 0, len(p.delete)+2*len(p.modify)+len(p.add))
+	what := make([]string, 0, cap(mods)) // the flow each mod is about, for errors
+	del := func(i int) error {
+		fm, err := ofcodec.DeleteStrict(installed[i])
 		if err != nil {
 			return err
 		}
-		mods, what = append(mods, fm), append(what, fmt.Sprintf("deleting %q", d.Flow.String()))
+		mods, what = append(mods, fm), append(what, "deleting "+instT[i].text)
 		return nil
 	}
-	add := func(f flows.Flow, verb string) error {
-		fm, err := ofcodec.FlowMod(f, ofcodec.CommandAdd)
+	add := func(i int, verb string) error {
+		fm, err := ofcodec.FlowMod(desired[i], ofcodec.CommandAdd)
 		if err != nil {
 			return err
 		}
-		mods, what = append(mods, fm), append(what, fmt.Sprintf("%s %q", verb, f.String()))
+		mods, what = append(mods, fm), append(what, verb+want[i].text)
 		return nil
 	}
 	for _, i := range p.delete {
-		if err := del(installed[i]); err != nil {
+		if err := del(i); err != nil {
 			return res, err
 		}
 	}
@@ -182,16 +185,16 @@ func (s *Switch) Reconcile(ctx context.Context, desired []flows.Flow, cookie, ma
 		// A flow whose real match flows.Match cannot hold only looks like
 		// the desired one's Key: delete it, as the add will not replace it.
 		if installed[m.installed].MatchLossy {
-			if err := del(installed[m.installed]); err != nil {
+			if err := del(m.installed); err != nil {
 				return res, err
 			}
 		}
-		if err := add(desired[m.desired], "modifying"); err != nil {
+		if err := add(m.desired, "modifying "); err != nil {
 			return res, err
 		}
 	}
 	for _, i := range p.add {
-		if err := add(desired[i], "adding"); err != nil {
+		if err := add(i, "adding "); err != nil {
 			return res, err
 		}
 	}

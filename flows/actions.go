@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -19,11 +20,14 @@ func FormatActions(actions []Action) string {
 	if len(actions) == 0 {
 		return "drop"
 	}
-	parts := make([]string, len(actions))
+	var b strings.Builder
 	for i, a := range actions {
-		parts[i] = a.String()
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(a.String())
 	}
-	return strings.Join(parts, ",")
+	return b.String()
 }
 
 // Output sends the packet to a port (PortInPort, PortNormal or a port number).
@@ -110,20 +114,22 @@ func (a Output) String() string {
 	case PortController:
 		return "CONTROLLER:65535"
 	}
-	return fmt.Sprintf("output:%d", a.Port)
+	return "output:" + strconv.FormatUint(uint64(a.Port), 10)
 }
 
 func (a Controller) String() string { return fmt.Sprintf("CONTROLLER:%d", a.MaxLen) }
-func (a GotoTable) String() string  { return fmt.Sprintf("goto_table:%d", a.Table) }
+func (a GotoTable) String() string  { return "goto_table:" + strconv.Itoa(int(a.Table)) }
 func (PushVLAN) String() string     { return "push_vlan:0x8100" }
 func (PopVLAN) String() string      { return "pop_vlan" }
-func (a SetVLANVID) String() string { return fmt.Sprintf("set_field:%d->vlan_vid", 0x1000|a.VID) }
-func (a SetTunID) String() string   { return "set_field:" + hex(a.ID) + "->tun_id" }
-func (a SetEthSrc) String() string  { return fmt.Sprintf("set_field:%s->eth_src", a.MAC) }
-func (a SetARPOp) String() string   { return fmt.Sprintf("set_field:%d->arp_op", a.Op) }
-func (a SetARPSHA) String() string  { return fmt.Sprintf("set_field:%s->arp_sha", a.MAC) }
-func (a SetARPSPA) String() string  { return fmt.Sprintf("set_field:%s->arp_spa", a.IP) }
-func (a Move) String() string       { return fmt.Sprintf("move:%s[]->%s[]", a.Src, a.Dst) }
+func (a SetVLANVID) String() string {
+	return "set_field:" + strconv.Itoa(int(0x1000|a.VID)) + "->vlan_vid"
+}
+func (a SetTunID) String() string  { return "set_field:" + hex(a.ID) + "->tun_id" }
+func (a SetEthSrc) String() string { return fmt.Sprintf("set_field:%s->eth_src", a.MAC) }
+func (a SetARPOp) String() string  { return fmt.Sprintf("set_field:%d->arp_op", a.Op) }
+func (a SetARPSHA) String() string { return fmt.Sprintf("set_field:%s->arp_sha", a.MAC) }
+func (a SetARPSPA) String() string { return fmt.Sprintf("set_field:%s->arp_spa", a.IP) }
+func (a Move) String() string      { return fmt.Sprintf("move:%s[]->%s[]", a.Src, a.Dst) }
 
 func (a Learn) String() string {
 	var b strings.Builder

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 )
 
 // DefaultPriority is OpenFlow's default priority, which OVS leaves out of dumps.
@@ -70,87 +69,117 @@ var (
 )
 
 // String renders the flow exactly as `ovs-ofctl -O OpenFlow13 dump-flows
-// --no-stats` prints it, leading space included.
+// --no-stats` prints it, leading space included. It is on every reconcile's
+// hot path (each installed and desired flow is rendered once), hence the
+// appends rather than fmt.
 func (f Flow) String() string {
-	var b strings.Builder
-	b.WriteByte(' ')
+	b := make([]byte, 0, 160)
+	b = append(b, ' ')
 	if f.Cookie != 0 {
-		fmt.Fprintf(&b, "cookie=%#x, ", f.Cookie)
+		b = append(b, "cookie=0x"...)
+		b = strconv.AppendUint(b, f.Cookie, 16)
+		b = append(b, ", "...)
 	}
 	if f.Table != 0 {
-		fmt.Fprintf(&b, "table=%d, ", f.Table)
+		b = append(b, "table="...)
+		b = strconv.AppendUint(b, uint64(f.Table), 10)
+		b = append(b, ", "...)
 	}
 	if f.IdleTimeout != 0 {
-		fmt.Fprintf(&b, "idle_timeout=%d, ", f.IdleTimeout)
+		b = append(b, "idle_timeout="...)
+		b = strconv.AppendUint(b, uint64(f.IdleTimeout), 10)
+		b = append(b, ", "...)
 	}
 	if f.HardTimeout != 0 {
-		fmt.Fprintf(&b, "hard_timeout=%d, ", f.HardTimeout)
+		b = append(b, "hard_timeout="...)
+		b = strconv.AppendUint(b, uint64(f.HardTimeout), 10)
+		b = append(b, ", "...)
 	}
-	var m []string
+	n := len(b)
 	if f.Priority != DefaultPriority {
-		m = append(m, "priority="+strconv.Itoa(int(f.Priority)))
+		b = append(b, "priority="...)
+		b = strconv.AppendUint(b, uint64(f.Priority), 10)
 	}
-	m = append(m, f.Match.fields()...)
-	b.WriteString(strings.Join(m, ","))
-	if s := b.String(); s[len(s)-1] != ' ' {
-		b.WriteByte(' ')
+	b = f.Match.appendFields(b, len(b) > n)
+	if b[len(b)-1] != ' ' {
+		b = append(b, ' ')
 	}
-	b.WriteString("actions=")
-	b.WriteString(FormatActions(f.Actions))
-	return b.String()
+	b = append(b, "actions="...)
+	b = append(b, FormatActions(f.Actions)...)
+	return string(b)
 }
 
 // Key identifies a flow within a switch: OpenFlow replaces a flow added with
 // the same table, priority and match.
 func (f Flow) Key() string {
-	return fmt.Sprintf("%d/%d/%s", f.Table, f.Priority, strings.Join(f.Match.fields(), ","))
+	b := strconv.AppendUint(nil, uint64(f.Table), 10)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(f.Priority), 10)
+	b = append(b, '/')
+	return string(f.Match.appendFields(b, false))
 }
 
 // String renders the match alone, in ovs-ofctl's order.
-func (m Match) String() string { return strings.Join(m.fields(), ",") }
+func (m Match) String() string { return string(m.appendFields(nil, false)) }
 
-// fields lists the match in the order OVS's match_format prints it.
-func (m Match) fields() []string {
-	var out []string
+// appendFields appends the match in the order OVS's match_format prints it,
+// comma-separated, with a leading comma when sep is set.
+func (m Match) appendFields(b []byte, sep bool) []byte {
+	field := func(name string) {
+		if sep {
+			b = append(b, ',')
+		}
+		sep = true
+		b = append(b, name...)
+	}
 	shorthand := m.shorthand()
 	if shorthand != "" {
-		out = append(out, shorthand)
+		field(shorthand)
 	}
 	if m.HasTunID {
-		out = append(out, "tun_id="+hex(m.TunID))
+		field("tun_id=")
+		b = append(b, hex(m.TunID)...)
 	}
 	if m.InPort != 0 {
-		out = append(out, "in_port="+strconv.FormatUint(uint64(m.InPort), 10))
+		field("in_port=")
+		b = strconv.AppendUint(b, uint64(m.InPort), 10)
 	}
 	if m.HasVLAN {
-		out = append(out, "dl_vlan="+strconv.Itoa(int(m.VLAN)))
+		field("dl_vlan=")
+		b = strconv.AppendUint(b, uint64(m.VLAN), 10)
 	}
 	if m.EthSrc != nil {
-		out = append(out, "dl_src="+m.EthSrc.String())
+		field("dl_src=")
+		b = append(b, m.EthSrc.String()...)
 	}
 	if m.EthDst != nil {
-		s := "dl_dst=" + m.EthDst.String()
+		field("dl_dst=")
+		b = append(b, m.EthDst.String()...)
 		if m.EthDstMask != nil {
-			s += "/" + m.EthDstMask.String()
+			b = append(b, '/')
+			b = append(b, m.EthDstMask.String()...)
 		}
-		out = append(out, s)
 	}
 	if shorthand == "" && m.EthType != 0 {
-		out = append(out, fmt.Sprintf("dl_type=0x%04x", m.EthType))
+		field(fmt.Sprintf("dl_type=0x%04x", m.EthType))
 	}
 	if m.ArpSPA.IsValid() {
-		out = append(out, "arp_spa="+m.ArpSPA.String())
+		field("arp_spa=")
+		b = m.ArpSPA.AppendTo(b)
 	}
 	if m.ArpTPA.IsValid() {
-		out = append(out, "arp_tpa="+m.ArpTPA.String())
+		field("arp_tpa=")
+		b = m.ArpTPA.AppendTo(b)
 	}
 	if m.ArpOp != 0 {
-		out = append(out, "arp_op="+strconv.Itoa(int(m.ArpOp)))
+		field("arp_op=")
+		b = strconv.AppendUint(b, uint64(m.ArpOp), 10)
 	}
 	if m.HasICMPType {
-		out = append(out, "icmp_type="+strconv.Itoa(int(m.ICMPType)))
+		field("icmp_type=")
+		b = strconv.AppendUint(b, uint64(m.ICMPType), 10)
 	}
-	return out
+	return b
 }
 
 func (m Match) shorthand() string {
