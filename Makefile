@@ -40,6 +40,14 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./topology
 
+# Benchmarks (root, Open vSwitch; about 12 minutes on 2 cores): prints a table
+# and BENCH lines, writes bench/results.json and bench/results.svg.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="-only install,compile -runs 7".
+.PHONY: bench
+BENCH_ARGS ?=
+bench: deps build
+	$(GO) run ./bench -bin $(BIN) -out bench/results.json $(BENCH_ARGS)
+
 generate:
 	$(GO) generate ./...
 
