@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"net/netip"
@@ -112,6 +113,75 @@ type Knowledge struct {
 	learned    int
 	maxLearned int
 	version    uint64
+	// changes lists the keys each recent version changed (oldest first,
+	// at most maxChanges), so a switch that reflects an earlier version
+	// can catch up on those keys alone (ChangesSince).
+	changes []change
+	stolen  []MACKey // keys addIP took an IP from, logged with the next change
+}
+
+// change is the keys one version changed.
+type change struct {
+	version uint64
+	keys    []MACKey
+}
+
+// maxChanges bounds the change log; a switch further behind reconciles in
+// full.
+const maxChanges = 4096
+
+// commit records a change: a new version, whose keys are those of ev and
+// the ones that lost an IP to them.
+func (k *Knowledge) commit(ev []Event) {
+	k.version++
+	keys := slices.Clone(k.stolen)
+	k.stolen = k.stolen[:0]
+	for _, e := range ev {
+		keys = append(keys, e.Key)
+	}
+	if len(k.changes) >= maxChanges {
+		k.changes = slices.Delete(k.changes, 0, len(k.changes)-maxChanges+1)
+	}
+	k.changes = append(k.changes, change{version: k.version, keys: keys})
+}
+
+// ChangesSince returns what changed after version v: for each changed key
+// its endpoint now (ok false: it is forgotten), and the version the answer
+// reflects. complete is false when the log no longer reaches back to v.
+func (k *Knowledge) ChangesSince(v uint64) (eps map[MACKey]flows.Endpoint, present map[MACKey]bool, version uint64, complete bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if v > k.version {
+		return nil, nil, k.version, false
+	}
+	if v == k.version {
+		return nil, nil, v, true
+	}
+	i, found := slices.BinarySearchFunc(k.changes, v+1, func(c change, want uint64) int { return cmp.Compare(c.version, want) })
+	if !found {
+		return nil, nil, k.version, false
+	}
+	eps, present = map[MACKey]flows.Endpoint{}, map[MACKey]bool{}
+	for _, c := range k.changes[i:] {
+		for _, key := range c.keys {
+			if _, done := present[key]; done {
+				continue
+			}
+			m := k.macs[key]
+			present[key] = m != nil
+			if m != nil {
+				eps[key] = k.endpoint(key, m)
+			}
+		}
+	}
+	return eps, present, k.version, true
+}
+
+// endpoint is what is known of key (m), as an endpoint.
+func (k *Knowledge) endpoint(key MACKey, m *knownMAC) flows.Endpoint {
+	ips := append(slices.Clone(m.declaredIPs), m.learnedIPs...)
+	slices.SortFunc(ips, netip.Addr.Compare)
+	return flows.Endpoint{VNI: key.VNI, MAC: key.HardwareAddr(), Host: m.host, IPs: ips, Learned: !m.declared}
 }
 
 // NewKnowledge starts from the declared endpoints (flows.DeclaredEndpoints);
@@ -159,9 +229,7 @@ func (k *Knowledge) Endpoints() ([]flows.Endpoint, uint64) {
 	defer k.mu.Unlock()
 	out := make([]flows.Endpoint, 0, len(k.macs))
 	for key, m := range k.macs {
-		ips := append(slices.Clone(m.declaredIPs), m.learnedIPs...)
-		slices.SortFunc(ips, netip.Addr.Compare)
-		out = append(out, flows.Endpoint{VNI: key.VNI, MAC: key.HardwareAddr(), Host: m.host, IPs: ips, Learned: !m.declared})
+		out = append(out, k.endpoint(key, m))
 	}
 	flows.SortEndpoints(out)
 	return out, k.version
@@ -175,9 +243,7 @@ func (k *Knowledge) Lookup(key MACKey) (flows.Endpoint, bool) {
 	if m == nil {
 		return flows.Endpoint{}, false
 	}
-	ips := append(slices.Clone(m.declaredIPs), m.learnedIPs...)
-	slices.SortFunc(ips, netip.Addr.Compare)
-	return flows.Endpoint{VNI: key.VNI, MAC: key.HardwareAddr(), Host: m.host, IPs: ips, Learned: !m.declared}, true
+	return k.endpoint(key, m), true
 }
 
 // Observe records that host reported a frame from key's MAC (a packet-in for
@@ -209,7 +275,7 @@ func (k *Knowledge) Observe(key MACKey, host string, ip netip.Addr, now time.Tim
 		ev = append(ev, k.addIP(key, m, ip, true)...)
 	}
 	if len(ev) > 0 {
-		k.version++
+		k.commit(ev)
 	}
 	return ev, nil
 }
@@ -229,6 +295,7 @@ func (k *Knowledge) addIP(key MACKey, m *knownMAC, ip netip.Addr, steal bool) []
 			return nil
 		}
 		if o := k.macs[owner]; o != nil {
+			k.stolen = append(k.stolen, owner)
 			o.learnedIPs = slices.DeleteFunc(o.learnedIPs, func(a netip.Addr) bool { return a == ip })
 		}
 	}
@@ -310,7 +377,7 @@ func (k *Knowledge) Adopt(host string, local []MACKey, remote []flows.Endpoint, 
 		}
 	}
 	if len(ev) > 0 {
-		k.version++
+		k.commit(ev)
 	}
 	return ev
 }
@@ -363,7 +430,7 @@ func (k *Knowledge) Expire(now time.Time, idle time.Duration, live func(host str
 		ev = append(ev, Event{Kind: EventForgotten, Key: key, Host: m.host})
 	}
 	if len(ev) > 0 {
-		k.version++
+		k.commit(ev)
 	}
 	return ev
 }

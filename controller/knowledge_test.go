@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -331,5 +332,54 @@ func TestTokenBucket(t *testing.T) {
 	}
 	if !newTokenBucket(0, 0).allow(t0) {
 		t.Fatal("rate 0 must admit everything")
+	}
+}
+
+// ChangesSince names every key a change touched, including one that lost a
+// learned IP to another MAC, with its endpoint now, and admits when its log
+// no longer reaches back far enough.
+func TestKnowledgeChangesSince(t *testing.T) {
+	k := NewKnowledge(nil, 0)
+	a, b := key(100, "02:00:00:00:00:0a"), key(100, "02:00:00:00:00:0b")
+	ip := netip.MustParseAddr("10.1.0.5")
+	if _, err := k.Observe(a, "h1", ip, t0); err != nil {
+		t.Fatal(err)
+	}
+	v1 := k.Version()
+	if eps, present, v, ok := k.ChangesSince(v1); !ok || v != v1 || len(eps) != 0 || len(present) != 0 {
+		t.Fatalf("nothing changed since %d: %v %v %d %v", v1, eps, present, v, ok)
+	}
+	// b takes a's learned IP: a changed too, though no event names it.
+	if _, err := k.Observe(b, "h2", ip, t0); err != nil {
+		t.Fatal(err)
+	}
+	eps, present, v, ok := k.ChangesSince(v1)
+	if !ok || v != k.Version() || !present[a] || !present[b] || len(present) != 2 {
+		t.Fatalf("after b took a's IP: present %v, version %d (%v)", present, v, ok)
+	}
+	if len(eps[a].IPs) != 0 || !slices.Equal(eps[b].IPs, []netip.Addr{ip}) || eps[b].Host != "h2" {
+		t.Fatalf("endpoints after b took a's IP: %+v", eps)
+	}
+	// a forgotten: present but gone.
+	k.Expire(t0.Add(time.Hour), time.Minute, func(string) bool { return true })
+	if _, present, _, ok := k.ChangesSince(v); !ok || present[a] || present[b] || len(present) != 2 {
+		t.Fatalf("after expiry: present %v (%v)", present, ok)
+	}
+	if _, _, _, ok := k.ChangesSince(k.Version() + 1); ok {
+		t.Fatal("a version from the future was accepted")
+	}
+	// More changes than the log keeps: the oldest versions are no longer
+	// answered.
+	for i := range maxChanges + 1 {
+		m := key(200, fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&0xff))
+		if _, err := k.Observe(m, "h1", netip.Addr{}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, ok := k.ChangesSince(v1); ok {
+		t.Fatal("ChangesSince answered for a version older than its log")
+	}
+	if _, present, _, ok := k.ChangesSince(k.Version() - 1); !ok || len(present) != 1 {
+		t.Fatalf("the last change: %v (%v)", present, ok)
 	}
 }

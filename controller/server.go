@@ -28,6 +28,7 @@ import (
 const (
 	DefaultMACIdle          = 300 * time.Second
 	DefaultAgeInterval      = 10 * time.Second
+	DefaultRepairInterval   = 60 * time.Second
 	DefaultGrace            = 3 * time.Second
 	DefaultEchoInterval     = 5 * time.Second
 	DefaultEchoMisses       = 3
@@ -58,8 +59,13 @@ type ServerOptions struct {
 	Registry      *prometheus.Registry
 	Log           *zap.Logger
 
-	MACIdle          time.Duration // a learned MAC idle this long is forgotten
-	AgeInterval      time.Duration // how often activity is read and switches re-checked
+	MACIdle     time.Duration // a learned MAC idle this long is forgotten
+	AgeInterval time.Duration // how often activity is read and switches re-checked
+	// RepairInterval: how often a br-tun kept up to date incrementally
+	// is reconciled in full anyway (repairing changes made behind the
+	// controller's back), give or take a random half of it so that the
+	// switches' repairs spread out; at least AgeInterval.
+	RepairInterval   time.Duration
 	Grace            time.Duration // how long first reconciles wait for every switch to connect
 	EchoInterval     time.Duration // keepalive period
 	EchoMisses       int           // unanswered echoes before a switch is dropped
@@ -79,6 +85,8 @@ func (o *ServerOptions) defaults() {
 	}
 	set(&o.MACIdle, DefaultMACIdle)
 	set(&o.AgeInterval, DefaultAgeInterval)
+	set(&o.RepairInterval, DefaultRepairInterval)
+	o.RepairInterval = max(o.RepairInterval, o.AgeInterval)
 	set(&o.Grace, DefaultGrace)
 	set(&o.EchoInterval, DefaultEchoInterval)
 	set(&o.ReconcileTimeout, DefaultReconcileTimeout)
@@ -518,7 +526,7 @@ func (s *Server) changed(ev []Event, when time.Time) {
 			}
 			marked[h] = true
 			if sess := s.sessions[ovsdb.BridgeDatapathID(s.t.Name, h, flows.BridgeTun)]; sess != nil {
-				sess.markDirty(when)
+				sess.markChanged(when)
 			}
 		}
 	}

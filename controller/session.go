@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -50,11 +51,19 @@ type session struct {
 
 	closeReason atomic.Value // string
 	lastWarn    string       // the last reconcile error logged at warn level
+	// cache: what br-tun holds after the last successful reconcile, for
+	// incremental updates (nil: reconcile in full). next is the one the
+	// reconcile under way would leave. Only run's goroutine uses them.
+	cache, nextCache *flowCache
+	lastFull         time.Time     // the last successful full reconcile
+	repairAfter      time.Duration // RepairInterval with this session's jitter
 
 	mu           sync.Mutex
 	alloc        topology.Allocation
 	vlanVNI      map[uint16]uint32
 	pendingSince time.Time // when the oldest change not yet reconciled happened
+	fullPending  bool      // a full reconcile was asked for
+	knowPending  bool      // the knowledge changed (an incremental update may do)
 	state        SwitchState
 }
 
@@ -66,7 +75,10 @@ func newSession(srv *Server, id switchID, conn *ofconn.Conn, remote string) *ses
 		sw:     New(conn, log),
 		bucket: newTokenBucket(srv.o.PacketInRate, srv.o.PacketInBurst),
 		dirty:  make(chan struct{}, 1),
-		state:  SwitchState{Host: id.host.Name, Bridge: id.bridge, DatapathID: id.dpid, Remote: remote},
+		// The jitter keeps a thousand switches connected together from
+		// being repaired together, every time.
+		repairAfter: srv.o.RepairInterval/2 + rand.N(srv.o.RepairInterval),
+		state:       SwitchState{Host: id.host.Name, Bridge: id.bridge, DatapathID: id.dpid, Remote: remote},
 	}
 }
 
@@ -84,11 +96,22 @@ func (s *session) snapshot() SwitchState {
 	return s.state
 }
 
-// markDirty asks for a reconcile; when is the time of the change.
-func (s *session) markDirty(when time.Time) {
+// markDirty asks for a full reconcile; when is the time of the change.
+func (s *session) markDirty(when time.Time) { s.mark(when, true) }
+
+// markChanged says the knowledge changed: only the changed endpoints' flows
+// need updating, unless a full reconcile is pending anyway.
+func (s *session) markChanged(when time.Time) { s.mark(when, false) }
+
+func (s *session) mark(when time.Time, full bool) {
 	s.mu.Lock()
 	if s.pendingSince.IsZero() || when.Before(s.pendingSince) {
 		s.pendingSince = when
+	}
+	if full {
+		s.fullPending = true
+	} else {
+		s.knowPending = true
 	}
 	s.mu.Unlock()
 	select {
@@ -174,7 +197,10 @@ func (s *session) run(ctx context.Context) {
 					s.log.Debug("reading activity", zap.Error(err))
 				}
 			}
-			if retry == nil {
+			// A switch kept up to date incrementally is repaired less
+			// often: a full reconcile of each of a thousand switches
+			// every AgeInterval would keep the controller busy.
+			if retry == nil && (s.cache == nil || time.Since(s.lastFull) >= s.repairAfter) {
 				attempt()
 			}
 		}
@@ -391,7 +417,8 @@ func (s *session) reconcile(ctx context.Context) error {
 	defer cancel()
 	s.mu.Lock()
 	pending := s.pendingSince
-	s.pendingSince = time.Time{}
+	fast := s.knowPending && !s.fullPending && s.cache != nil
+	s.pendingSince, s.knowPending, s.fullPending = time.Time{}, false, false
 	s.mu.Unlock()
 	restore := func() {
 		if pending.IsZero() {
@@ -404,12 +431,44 @@ func (s *session) reconcile(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 
+	m, host, br := s.srv.met, s.id.host.Name, s.id.bridge
+	if fast {
+		fr, err := s.incremental(ctx)
+		if err == nil {
+			s.countSent(fr.Result)
+			s.mu.Lock()
+			s.state.LastError = ""
+			s.state.Synced, s.state.SyncedVersion, s.state.Flows = true, fr.version, fr.flows
+			s.mu.Unlock()
+			s.lastWarn = ""
+			m.reconciles.WithLabelValues(br).Observe(fr.Duration.Seconds())
+			m.flows.WithLabelValues(host, br).Set(float64(fr.flows))
+			if !pending.IsZero() {
+				m.convergence.WithLabelValues(br).Observe(time.Since(pending).Seconds())
+			}
+			if fr.FlowMods > 0 {
+				s.log.Debug("flows updated", zap.Int("added", fr.Added), zap.Int("modified", fr.Modified),
+					zap.Int("deleted", fr.Deleted), zap.Int("flows", fr.flows), zap.Duration("took", fr.Duration))
+			}
+			return nil
+		}
+		if ctx.Err() != nil || s.conn.Err() != nil {
+			s.cache = nil
+			restore()
+			return err
+		}
+		s.log.Debug("incremental update not possible, reconciling in full", zap.Error(err))
+	}
+	s.cache = nil
 	desired, cookie, mask, version, err := s.desired(ctx)
 	var res Result
 	if err == nil {
 		res, err = s.sw.Reconcile(ctx, desired, cookie, mask)
 	}
-	m, host, br := s.srv.met, s.id.host.Name, s.id.bridge
+	if err == nil {
+		s.cache, s.lastFull = s.nextCache, time.Now()
+	}
+	s.nextCache = nil
 	s.countSent(res)
 	s.mu.Lock()
 	if err != nil {
@@ -472,7 +531,15 @@ func (s *session) desired(ctx context.Context) (fl []flows.Flow, cookie, mask ui
 		return nil, 0, 0, 0, err
 	}
 	eps, version := s.srv.know.Endpoints()
-	fl = append(prog.Tun, flows.CompileEndpoints(t, h, alloc, eps)...)
+	// Compiled endpoint by endpoint, the flows come with who gives each:
+	// the cache of incremental updates. A conflict between endpoints
+	// leaves it to CompileEndpoints (first wins) and to full reconciles.
+	cache, epFlows, ok := buildCache(t, h, alloc, prog.Tun, eps, version)
+	if !ok {
+		cache, epFlows = nil, flows.CompileEndpoints(t, h, alloc, eps)
+	}
+	s.nextCache = cache
+	fl = append(prog.Tun, epFlows...)
 	return fl, flows.CookieOwned, flows.ControllerReconcileMask, version, nil
 }
 

@@ -26,6 +26,7 @@ type Switch struct {
 	conn     *ofconn.Conn
 	log      *zap.Logger
 	bundleID atomic.Uint32
+	dumps    atomic.Uint64 // flow stats requests sent by DumpDecoded
 }
 
 // Dial connects to a switch ("unix:PATH" for a bridge's management socket,
@@ -63,6 +64,7 @@ func (s *Switch) DumpDecoded(ctx context.Context, cookie, mask uint64) ([]ofcode
 	req.Cookie, req.CookieMask = cookie&mask, mask
 	mp := &openflow13.MultipartRequest{Header: openflow13.NewOfp13Header(), Type: openflow13.MultipartType_Flow, Body: req}
 	mp.Header.Type = openflow13.Type_MultiPartRequest
+	s.dumps.Add(1)
 	parts, err := s.conn.RequestMultipart(ctx, mp)
 	if err != nil {
 		return nil, fmt.Errorf("flow stats request: %w", err)
