@@ -117,6 +117,13 @@ func upLab(t *testing.T, example string) *labEnv {
 		t.Fatal(err)
 	}
 	file := copyExample(t, example, dir, "topology.yaml", nil)
+	return startLab(t, example, file)
+}
+
+// startLab runs `lab down` (in case an earlier run died half way), then
+// `lab up` of file, registers `lab down` as cleanup and logs the timings.
+func startLab(t *testing.T, example, file string) *labEnv {
+	t.Helper()
 	topo, err := topology.Load(file)
 	if err != nil {
 		t.Fatalf("loading %s: %v", file, err)
@@ -133,7 +140,7 @@ func upLab(t *testing.T, example string) *labEnv {
 		}
 	})
 	if r.code != 0 {
-		t.Fatalf("lab up: %v", r)
+		t.Fatalf("lab up of %s: %v", topo.Name, r)
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &l.report); err != nil {
 		t.Fatalf("lab up --format json: %v in %q", err, r.stdout)

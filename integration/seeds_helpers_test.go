@@ -9,9 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/lab"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -36,30 +34,7 @@ func upLabVariant(t *testing.T, example, suffix string, edit func(string) string
 		}
 		return edit(s)
 	})
-	topo, err := topology.Load(file)
-	if err != nil {
-		t.Fatalf("loading the variant %s: %v", file, err)
-	}
-	l := &labEnv{example: example, file: file, topo: topo, opts: lab.Options{Topology: topo, File: file}}
-	if r := run(vxctl, "lab", "down", "-f", file); r.code != 0 {
-		t.Fatalf("lab down before lab up: %v", r)
-	}
-	l.rootLinks = rootLinks(t)
-	r := run(vxctl, "lab", "up", "-f", file, "--format", "json")
-	t.Cleanup(func() {
-		if r := run(vxctl, "lab", "down", "-f", file); r.code != 0 {
-			t.Errorf("lab down in cleanup: %v", r)
-		}
-	})
-	if r.code != 0 {
-		t.Fatalf("lab up of %s: %v", topo.Name, r)
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &l.report); err != nil {
-		t.Fatalf("lab up --format json: %v in %q", err, r.stdout)
-	}
-	l.opts.Dir = l.report.Dir
-	t.Logf("lab %s up in %v (wall %v)", topo.Name, l.report.Total.Round(time.Millisecond), r.took.Round(time.Millisecond))
-	return l
+	return startLab(t, example, file)
 }
 
 // controllerMode turns a topology's text to controller mode, with the lab's
