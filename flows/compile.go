@@ -89,30 +89,17 @@ func (c compiler) classify() []Flow {
 // headers goes to the controller, which learns the source and installs
 // higher-priority known-source flows (CompileEndpoints) that stop the reports.
 func (c compiler) fromLocal() []Flow {
-	if c.h.Mode == topology.ModeController {
-		return []Flow{
-			{Table: TableFromPort, Priority: PriorityClassify,
-				Match:   Match{EthDst: Unicast, EthDstMask: GroupBit},
-				Actions: []Action{Controller{MaxLen: PacketInBytes}, GotoTable{TableUnicast}}},
-			{Table: TableFromPort, Priority: PriorityClassify,
-				Match:   Match{EthDst: GroupBit, EthDstMask: GroupBit},
-				Actions: []Action{Controller{MaxLen: PacketInBytes}, GotoTable{TableFlood}}},
-			// ARP whose (sender MAC, sender IP) the controller does not know
-			// yet is reported, so it learns IPs as well as MACs; known pairs
-			// skip this (CompileEndpoints, PriorityKnownARP).
-			{Table: TableFromPort, Priority: PriorityARPReport,
-				Match:   Match{EthType: EthTypeARP},
-				Actions: []Action{Controller{MaxLen: PacketInBytes}, GotoTable{TableARP}}},
-		}
+	if c.h.Mode != topology.ModeController {
+		return byDestination(TableFromPort, PriorityClassify, Match{})
 	}
-	return []Flow{
-		{Table: TableFromPort, Priority: PriorityClassify,
-			Match:   Match{EthDst: Unicast, EthDstMask: GroupBit},
-			Actions: []Action{GotoTable{TableUnicast}}},
-		{Table: TableFromPort, Priority: PriorityClassify,
-			Match:   Match{EthDst: GroupBit, EthDstMask: GroupBit},
-			Actions: []Action{GotoTable{TableFlood}}},
-	}
+	report := Controller{MaxLen: PacketInBytes}
+	return append(byDestination(TableFromPort, PriorityClassify, Match{}, report),
+		// ARP whose (sender MAC, sender IP) the controller does not know
+		// yet is reported, so it learns IPs as well as MACs; known pairs
+		// skip this (CompileEndpoints, PriorityKnownARP).
+		Flow{Table: TableFromPort, Priority: PriorityARPReport,
+			Match:   Match{EthType: EthTypeARP},
+			Actions: []Action{report, GotoTable{TableARP}}})
 }
 
 // fromTunnel builds table 2: a frame of network n is accepted only from the
@@ -144,13 +131,19 @@ func (c compiler) arp() []Flow {
 	if c.h.Mode != topology.ModeController {
 		return nil
 	}
+	return byDestination(TableARP, PriorityClassify, Match{})
+}
+
+// byDestination splits frames matching m by destination: unicast dl_dst
+// continues in table 20, multicast and broadcast in 21, each after the
+// actions before.
+func byDestination(table uint8, priority uint16, m Match, before ...Action) []Flow {
+	uni, group := m, m
+	uni.EthDst, uni.EthDstMask = Unicast, GroupBit
+	group.EthDst, group.EthDstMask = GroupBit, GroupBit
 	return []Flow{
-		{Table: TableARP, Priority: PriorityClassify,
-			Match:   Match{EthDst: Unicast, EthDstMask: GroupBit},
-			Actions: []Action{GotoTable{TableUnicast}}},
-		{Table: TableARP, Priority: PriorityClassify,
-			Match:   Match{EthDst: GroupBit, EthDstMask: GroupBit},
-			Actions: []Action{GotoTable{TableFlood}}},
+		{Table: table, Priority: priority, Match: uni, Actions: append(slices.Clone(before), GotoTable{TableUnicast})},
+		{Table: table, Priority: priority, Match: group, Actions: append(slices.Clone(before), GotoTable{TableFlood})},
 	}
 }
 

@@ -68,14 +68,7 @@ func CompileEndpoints(t *topology.Topology, h *topology.Host, alloc topology.All
 			continue
 		}
 		if e.Host == h.Name {
-			for _, dst := range []struct {
-				mac  net.HardwareAddr
-				next uint8
-			}{{Unicast, TableUnicast}, {GroupBit, TableFlood}} {
-				out = append(out, Flow{Table: TableFromPort, Priority: PriorityKnownSource,
-					Match:   Match{HasVLAN: true, VLAN: vlan, EthSrc: e.MAC, EthDst: dst.mac, EthDstMask: GroupBit},
-					Actions: []Action{GotoTable{dst.next}}})
-			}
+			out = append(out, byDestination(TableFromPort, PriorityKnownSource, Match{HasVLAN: true, VLAN: vlan, EthSrc: e.MAC})...)
 			for _, ip := range e.IPs {
 				out = append(out,
 					Flow{Table: TableFromPort, Priority: PriorityKnownARP,
