@@ -42,7 +42,11 @@ datapath actions it ends with. Example:
 					"flow_actions": pt.FlowActions, "trace": string(pt.RawOutput),
 				})
 			}
-			fmt.Fprint(cmd.OutOrStdout(), string(pt.RawOutput))
+			out := string(pt.RawOutput)
+			if !strings.HasSuffix(out, "\n") {
+				out += "\n"
+			}
+			fmt.Fprint(cmd.OutOrStdout(), out)
 			return nil
 		},
 	}
