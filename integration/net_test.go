@@ -210,6 +210,9 @@ func (c *capture) decode(t testing.TB, fields ...string) [][]string {
 		t.Fatalf("capture file: %v (tcpdump: %s)", err, c.stderr.String())
 	}
 	argv := []string{"tshark", "-n", "-r", c.file, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"}
+	for _, p := range vxlanPorts {
+		argv = append(argv, "-d", "udp.port=="+p+",vxlan")
+	}
 	for _, f := range fields {
 		argv = append(argv, "-e", f)
 	}
@@ -219,7 +222,15 @@ func (c *capture) decode(t testing.TB, fields ...string) [][]string {
 		if line == "" {
 			continue
 		}
-		out = append(out, strings.Split(line, "\t"))
+		f := strings.Split(line, "\t")
+		for len(f) < len(fields) {
+			f = append(f, "")
+		}
+		out = append(out, f)
 	}
 	return out
 }
+
+// vxlanPorts are the UDP ports tshark must decode as VXLAN: it knows 4789
+// only, and the seeds' Linux VTEPs use 8472.
+var vxlanPorts = []string{"4789", "8472"}

@@ -45,40 +45,6 @@ func controllerMode(s string) string {
 	return strings.Replace(s, "\nhosts:\n", "\ncontroller: tcp:192.168.50.254:6653\n\nhosts:\n", 1)
 }
 
-// vxlanPorts are the UDP ports tshark must decode as VXLAN: it knows 4789
-// only, and the seeds' Linux VTEPs use 8472.
-var vxlanPorts = []string{"4789", "8472"}
-
-// decodeVXLAN stops the capture and returns tshark's fields of every
-// packet, like capture.decode, decoding every port of vxlanPorts as VXLAN.
-func decodeVXLAN(t testing.TB, c *capture, fields ...string) [][]string {
-	t.Helper()
-	c.stop()
-	if _, err := os.Stat(c.file); err != nil {
-		t.Fatalf("capture file: %v (tcpdump: %s)", err, c.stderr.String())
-	}
-	argv := []string{"tshark", "-n", "-r", c.file, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"}
-	for _, p := range vxlanPorts {
-		argv = append(argv, "-d", "udp.port=="+p+",vxlan")
-	}
-	for _, f := range fields {
-		argv = append(argv, "-e", f)
-	}
-	r := mustRun(t, argv...)
-	var out [][]string
-	for _, line := range strings.Split(strings.TrimRight(r.stdout, "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		f := strings.Split(line, "\t")
-		for len(f) < len(fields) {
-			f = append(f, "")
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
 // vtep is the underlay address of host.
 func (l *labEnv) vtep(t testing.TB, host string) string {
 	t.Helper()

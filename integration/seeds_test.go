@@ -196,14 +196,14 @@ func checkKernelPeerPorts(t *testing.T, l *labEnv) {
 		wantKern[dir(h.Name, kern.Name)] = kernPort
 		wantKern[dir(kern.Name, h.Name)] = kernPort
 	}
-	check(decodeVXLAN(t, capKern, fields...), underlayIf(kern.Name), wantKern)
+	check(capKern.decode(t, fields...), underlayIf(kern.Name), wantKern)
 	wantHost1 := map[string]string{}
 	for _, peer := range l.topo.Peers(host1) {
 		p := strconv.Itoa(int(topology.PairDstPort(host1, peer)))
 		wantHost1[dir(host1.Name, peer.Name)] = p
 		wantHost1[dir(peer.Name, host1.Name)] = p
 	}
-	check(decodeVXLAN(t, capHost1, fields...), underlayIf(host1.Name), wantHost1)
+	check(capHost1.decode(t, fields...), underlayIf(host1.Name), wantHost1)
 }
 
 func describeCounts(count map[string]int, ports map[string]string) string {
@@ -259,7 +259,7 @@ func checkBroadcastCopies(t *testing.T, l *labEnv, ports ...string) []broadcastR
 		res := broadcastResult{src: src, addr: addr, sent: map[copyKey]int{}, received: map[string]int{}}
 		srcVTEP := srcHost.VTEP.String()
 		for _, h := range l.topo.Hosts {
-			pkts := decodeVXLAN(t, caps[h.Name], "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "eth.dst", "icmp.type")
+			pkts := caps[h.Name].decode(t, "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "eth.dst", "icmp.type")
 			for _, f := range pkts {
 				ipSrc, ipDst := strings.Split(f[0], ","), strings.Split(f[1], ",")
 				// A copy: VXLAN around an ICMP echo request to the
@@ -384,7 +384,7 @@ func checkARPAnsweredLocally(t *testing.T, l *labEnv, srcPort, dstPort string) {
 		t.Errorf("%s resolves %s to %q, want %s", src.name(), dst.ip, strings.TrimSpace(neigh), dst.mac)
 	}
 	requests, echoes := 0, 0
-	for _, f := range decodeVXLAN(t, c, "arp.opcode", "arp.dst.proto_ipv4", "icmp.type", "vxlan.vni") {
+	for _, f := range c.decode(t, "arp.opcode", "arp.dst.proto_ipv4", "icmp.type", "vxlan.vni") {
 		if f[0] == "1" && f[1] == dst.ip {
 			requests++
 		}
@@ -511,7 +511,7 @@ func checkTransitOnTheWire(t *testing.T, l *labEnv) {
 	c := startCapture(t, lab.UnderlayNS(l.opts), underlayIf(a.host), "udp", 2000, 60*time.Second)
 	l.ping(t, a, b.ip, "(captured)")
 	l.ping(t, b, a.ip, "(captured)")
-	pkts := decodeVXLAN(t, c, "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "eth.src", "eth.dst", "ip.ttl", "icmp.type")
+	pkts := c.decode(t, "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "eth.src", "eth.dst", "ip.ttl", "icmp.type")
 	vnis := map[string]int{}
 	echoes := 0
 	for _, f := range pkts {
