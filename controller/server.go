@@ -78,41 +78,31 @@ type ServerOptions struct {
 }
 
 func (o *ServerOptions) defaults() {
-	set := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	set(&o.MACIdle, DefaultMACIdle)
-	set(&o.AgeInterval, DefaultAgeInterval)
-	set(&o.RepairInterval, DefaultRepairInterval)
+	setDefault(&o.MACIdle, DefaultMACIdle)
+	setDefault(&o.AgeInterval, DefaultAgeInterval)
+	setDefault(&o.RepairInterval, DefaultRepairInterval)
 	o.RepairInterval = max(o.RepairInterval, o.AgeInterval)
-	set(&o.Grace, DefaultGrace)
-	set(&o.EchoInterval, DefaultEchoInterval)
-	set(&o.ReconcileTimeout, DefaultReconcileTimeout)
-	if o.EchoMisses <= 0 {
-		o.EchoMisses = DefaultEchoMisses
-	}
-	if o.PacketInRate <= 0 {
-		o.PacketInRate = DefaultPacketInRate
-	}
-	if o.PacketInBurst <= 0 {
-		o.PacketInBurst = DefaultPacketInBurst
-	}
-	if o.GlobalRate <= 0 {
-		o.GlobalRate = DefaultGlobalRate
-	}
-	if o.GlobalBurst <= 0 {
-		o.GlobalBurst = DefaultGlobalBurst
-	}
-	if o.MaxLearned <= 0 {
-		o.MaxLearned = DefaultMaxLearned
-	}
+	setDefault(&o.Grace, DefaultGrace)
+	setDefault(&o.EchoInterval, DefaultEchoInterval)
+	setDefault(&o.ReconcileTimeout, DefaultReconcileTimeout)
+	setDefault(&o.EchoMisses, DefaultEchoMisses)
+	setDefault(&o.PacketInRate, DefaultPacketInRate)
+	setDefault(&o.PacketInBurst, DefaultPacketInBurst)
+	setDefault(&o.GlobalRate, DefaultGlobalRate)
+	setDefault(&o.GlobalBurst, DefaultGlobalBurst)
+	setDefault(&o.MaxLearned, DefaultMaxLearned)
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
+	}
+}
+
+// setDefault sets *v to d unless it is already positive.
+func setDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
 }
 
