@@ -14,9 +14,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/hostnet"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
@@ -40,7 +40,7 @@ func (o Options) mgmt(bridge string) string {
 // BridgeFlows is what a reconcile did (or, dry, would do) to one bridge.
 type BridgeFlows struct {
 	Bridge   string
-	Diff     controller.Diff
+	Diff     openflow.Diff
 	FlowMods int
 }
 
@@ -194,7 +194,7 @@ func programmed(h *topology.Host, prog flows.Program, alloc topology.Allocation)
 }
 
 func (o Options) reconcileBridge(ctx context.Context, w bridgeFlows) (BridgeFlows, error) {
-	conn, err := controller.Dial(ctx, o.mgmt(w.bridge), o.Log)
+	conn, err := openflow.Dial(ctx, o.mgmt(w.bridge), o.Log)
 	if err != nil {
 		return BridgeFlows{}, fmt.Errorf("connecting to %s's management socket: %w", w.bridge, err)
 	}
@@ -208,12 +208,12 @@ func (o Options) reconcileBridge(ctx context.Context, w bridgeFlows) (BridgeFlow
 
 // diffBridge compares compiled with installed flows; a bridge that does not
 // exist yet has none installed.
-func (o Options) diffBridge(ctx context.Context, w bridgeFlows) (controller.Diff, error) {
+func (o Options) diffBridge(ctx context.Context, w bridgeFlows) (openflow.Diff, error) {
 	installed, err := o.Installed(ctx, w.bridge, w.cookie, w.mask)
 	if err != nil {
-		return controller.Diff{}, err
+		return openflow.Diff{}, err
 	}
-	return controller.ComputeDiff(w.flows, installed), nil
+	return openflow.ComputeDiff(w.flows, installed), nil
 }
 
 // Installed dumps the flows on a local bridge whose cookie matches cookie
@@ -223,7 +223,7 @@ func (o Options) Installed(ctx context.Context, bridge string, cookie, mask uint
 	if _, err := os.Stat(sock); os.IsNotExist(err) {
 		return nil, nil
 	}
-	conn, err := controller.Dial(ctx, o.mgmt(bridge), o.Log)
+	conn, err := openflow.Dial(ctx, o.mgmt(bridge), o.Log)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s's management socket: %w", bridge, err)
 	}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
@@ -67,7 +67,7 @@ func FDB(ctx context.Context, o Options, vni uint32) ([]FDBEntry, error) {
 	for _, n := range st.Networks {
 		vlanOf[n.VNI] = n.LocalVLAN
 	}
-	sw, err := controller.Dial(ctx, o.mgmt(flows.BridgeTun), o.Log)
+	sw, err := openflow.Dial(ctx, o.mgmt(flows.BridgeTun), o.Log)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to br-tun's management socket: %w", err)
 	}

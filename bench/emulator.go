@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )

@@ -10,16 +10,16 @@ import (
 
 	"github.com/contiv/libOpenflow/util"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 
 // emulated starts an emulator for host 0 of a small generated topology and
 // connects the project's own OpenFlow client to it.
-func emulated(t *testing.T) (*emuSwitch, *controller.Switch, *flowSet) {
+func emulated(t *testing.T) (*emuSwitch, *openflow.Switch, *flowSet) {
 	t.Helper()
 	fs, err := buildFlowSet(Size{Hosts: 6, Networks: 6, Ports: 18}, 200)
 	if err != nil {
@@ -42,7 +42,7 @@ func emulated(t *testing.T) (*emuSwitch, *controller.Switch, *flowSet) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sw, err := controller.Dial(ctx, "tcp:"+l.Addr().String(), nil)
+	sw, err := openflow.Dial(ctx, "tcp:"+l.Addr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestEmulatorServesTheControllersClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := controller.ComputeDiff(fs.flows, got); !d.Empty() {
+	if d := openflow.ComputeDiff(fs.flows, got); !d.Empty() {
 		t.Fatalf("the emulator holds other flows than were installed:\n%s", d)
 	}
 	if res, err := sw.Reconcile(ctx, fs.flows, reconcileCookie, reconcileMask); err != nil || res.FlowMods != 0 {

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -97,7 +97,7 @@ func TestExtraPortIsASmallChange(t *testing.T) {
 			t.Errorf("peer %s moved from port %d to %d", peer, port, changed.alloc.TunnelOFPort[peer])
 		}
 	}
-	d := controller.ComputeDiff(changed.flows, fs.flows)
+	d := openflow.ComputeDiff(changed.flows, fs.flows)
 	n := len(d.Add) + len(d.Modify) + len(d.Delete)
 	if n < 3 || n > 6 || len(d.Delete) != 0 {
 		t.Errorf("one more port changed %d flows (%d deleted):\n%s", n, len(d.Delete), d)

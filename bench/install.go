@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
 )
 
 // reconcileRange is what the controller reconciles on br-tun: its compiled
@@ -40,11 +40,11 @@ func writeFlowsFile(path string, fl []flows.Flow) error {
 
 // nativeReconcile connects to br-tun, reconciles it to fl and disconnects:
 // what `ovs-vxctl apply` and the controller do (dump, diff, one bundle).
-func nativeReconcile(ctx context.Context, env *ovsEnv, fl []flows.Flow) (controller.Result, time.Duration, error) {
+func nativeReconcile(ctx context.Context, env *ovsEnv, fl []flows.Flow) (openflow.Result, time.Duration, error) {
 	start := time.Now()
-	sw, err := controller.Dial(ctx, env.target(), nil)
+	sw, err := openflow.Dial(ctx, env.target(), nil)
 	if err != nil {
-		return controller.Result{}, 0, err
+		return openflow.Result{}, 0, err
 	}
 	res, err := sw.Reconcile(ctx, fl, reconcileCookie, reconcileMask)
 	sw.Close()
@@ -55,7 +55,7 @@ func nativeReconcile(ctx context.Context, env *ovsEnv, fl []flows.Flow) (control
 // bundle, no dump) and disconnects.
 func nativeInstall(ctx context.Context, env *ovsEnv, fl []flows.Flow) (time.Duration, error) {
 	start := time.Now()
-	sw, err := controller.Dial(ctx, env.target(), nil)
+	sw, err := openflow.Dial(ctx, env.target(), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -194,7 +194,7 @@ func benchNoop(ctx context.Context, b *bench, sec *Section, fs *flowSet) error {
 	}
 	dump := func() (float64, error) {
 		start := time.Now()
-		sw, err := controller.Dial(ctx, env.target(), nil)
+		sw, err := openflow.Dial(ctx, env.target(), nil)
 		if err != nil {
 			return 0, err
 		}

@@ -63,7 +63,7 @@ func (e *ovsEnv) stop() {
 	os.RemoveAll(e.inst.Dir)
 }
 
-// target is br-tun's management socket as controller.Dial takes it.
+// target is br-tun's management socket as openflow.Dial takes it.
 func (e *ovsEnv) target() string { return "unix:" + e.inst.MgmtSocket(flows.BridgeTun) }
 
 // freshBridge deletes br-tun (with its flows) and creates it anew, empty,

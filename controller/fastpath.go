@@ -8,8 +8,9 @@ import (
 
 	"github.com/contiv/libOpenflow/util"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -80,7 +81,7 @@ func buildCache(t *topology.Topology, h *topology.Host, alloc topology.Allocatio
 
 // fastResult says what an incremental update did.
 type fastResult struct {
-	Result
+	openflow.Result
 	version uint64
 	flows   int // flows now held in the reconciled range
 }
@@ -103,7 +104,7 @@ func (s *session) incremental(ctx context.Context) (fastResult, error) {
 	}
 	if len(present) == 0 {
 		c.version = version
-		return fastResult{version: version, flows: len(c.byKey), Result: Result{Duration: time.Since(start)}}, nil
+		return fastResult{version: version, flows: len(c.byKey), Result: openflow.Result{Duration: time.Since(start)}}, nil
 	}
 	t, h := s.srv.t, s.id.host
 	// What the changed endpoints held, and what they give now.
@@ -142,7 +143,7 @@ func (s *session) incremental(ctx context.Context) (fastResult, error) {
 	}
 	var mods []util.Message
 	var what []string
-	res := Result{}
+	res := openflow.Result{}
 	for k, cf := range old {
 		if _, kept := want[k]; kept {
 			continue

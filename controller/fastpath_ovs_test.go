@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 
@@ -26,7 +26,7 @@ func (s *Server) tunCounts() map[string]tunCounters {
 			continue
 		}
 		st := sess.snapshot()
-		out[sess.id.host.Name] = tunCounters{dumps: sess.sw.dumps.Load(), flowMods: st.FlowMods, bundles: st.Bundles}
+		out[sess.id.host.Name] = tunCounters{dumps: sess.sw.Dumps(), flowMods: st.FlowMods, bundles: st.Bundles}
 	}
 	return out
 }

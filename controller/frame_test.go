@@ -8,7 +8,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofconn"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 )
 
 // arpFrame is an 802.1Q-tagged ARP request from 52:54:00:00:00:07
@@ -181,8 +182,8 @@ func FuzzReadFrame(f *testing.F) {
 			m := ofconn.Decode(frame)
 			packetInData(m)
 			if m.Type == ofconn.TypeMultipartReply {
-				DecodePortDescReply(frame)
-				DecodeFlowStatsCounters(frame)
+				openflow.DecodePortDescReply(frame)
+				openflow.DecodeFlowStatsCounters(frame)
 			}
 			if m.Type == ofconn.TypeError {
 				if e, err := ofconn.DecodeError(frame); err == nil {

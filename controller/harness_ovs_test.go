@@ -15,8 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
@@ -95,7 +96,7 @@ func startHost(t *testing.T, topo *topology.Topology, h *topology.Host, scheme s
 func (oh *ovsHost) advertise(t *testing.T) {
 	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
-	sw, err := Dial(ctx, "unix:"+oh.inst.MgmtSocket(ovsdb.BridgeTun), zap.NewNop())
+	sw, err := openflow.Dial(ctx, "unix:"+oh.inst.MgmtSocket(ovsdb.BridgeTun), zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

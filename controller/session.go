@@ -15,8 +15,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
@@ -41,7 +42,7 @@ const (
 type session struct {
 	srv    *Server
 	id     switchID
-	sw     *Switch
+	sw     *openflow.Switch
 	conn   *ofconn.Conn
 	remote string
 	log    *zap.Logger
@@ -72,7 +73,7 @@ func newSession(srv *Server, id switchID, conn *ofconn.Conn, remote string) *ses
 		zap.String("host", id.host.Name), zap.String("bridge", id.bridge))
 	return &session{
 		srv: srv, id: id, conn: conn, remote: remote, log: log,
-		sw:     New(conn, log),
+		sw:     openflow.New(conn, log),
 		bucket: newTokenBucket(srv.o.PacketInRate, srv.o.PacketInBurst),
 		dirty:  make(chan struct{}, 1),
 		// The jitter keeps a thousand switches connected together from
@@ -461,7 +462,7 @@ func (s *session) reconcile(ctx context.Context) error {
 	}
 	s.cache = nil
 	desired, cookie, mask, version, err := s.desired(ctx)
-	var res Result
+	var res openflow.Result
 	if err == nil {
 		res, err = s.sw.Reconcile(ctx, desired, cookie, mask)
 	}
@@ -682,7 +683,7 @@ func (s *session) packetIn(msg ofconn.Message) {
 
 // countSent adds what a reconcile sent to the server's, the metrics' and the
 // session's counters.
-func (s *session) countSent(res Result) {
+func (s *session) countSent(res openflow.Result) {
 	if res.FlowMods == 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package controller_test
+package openflow_test
 
 import (
 	"context"
@@ -13,18 +13,18 @@ import (
 	"github.com/contiv/libOpenflow/util"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofconn"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 
-func dial(t *testing.T, env *ovstest.Env) *controller.Switch {
+func dial(t *testing.T, env *ovstest.Env) *openflow.Switch {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sw, err := controller.Dial(ctx, env.Target, zaptest.NewLogger(t))
+	sw, err := openflow.Dial(ctx, env.Target, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func owned(fl []flows.Flow) []flows.Flow {
 	return out
 }
 
-func reconcile(t *testing.T, sw *controller.Switch, desired []flows.Flow) controller.Result {
+func reconcile(t *testing.T, sw *openflow.Switch, desired []flows.Flow) openflow.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

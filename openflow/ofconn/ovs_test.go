@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 )
 
 // TestDialOVS: handshake, datapath ID, echo and barrier against a real

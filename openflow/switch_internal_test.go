@@ -1,4 +1,4 @@
-package controller
+package openflow
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 

@@ -1,4 +1,4 @@
-package controller_test
+package openflow_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 

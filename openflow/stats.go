@@ -1,4 +1,4 @@
-package controller
+package openflow
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/contiv/libOpenflow/openflow13"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofconn"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 )
 
 // Multipart types this file asks for.

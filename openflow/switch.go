@@ -1,7 +1,7 @@
-// Package controller programs OpenFlow switches: dump the flows a cookie
+// Package openflow programs OpenFlow switches: dump the flows a cookie
 // range owns, diff them against the desired ones, and apply the difference
 // in one atomic bundle.
-package controller
+package openflow
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"github.com/contiv/libOpenflow/util"
 	"go.uber.org/zap"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofconn"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 
@@ -52,6 +52,10 @@ func New(c *ofconn.Conn, log *zap.Logger) *Switch {
 
 // Conn is the switch's OpenFlow connection.
 func (s *Switch) Conn() *ofconn.Conn { return s.conn }
+
+// Dumps counts the flow stats requests DumpDecoded has sent (tests check
+// that incremental updates send none).
+func (s *Switch) Dumps() uint64 { return s.dumps.Load() }
 
 // Close closes the connection.
 func (s *Switch) Close() error { return s.conn.Close() }

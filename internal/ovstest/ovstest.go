@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"

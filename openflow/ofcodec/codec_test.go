@@ -10,8 +10,8 @@ import (
 
 	"github.com/contiv/libOpenflow/openflow13"
 
-	"github.com/ovs-vxctl/ovs-vxctl/controller/internal/ovstest"
-	"github.com/ovs-vxctl/ovs-vxctl/controller/ofcodec"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 
