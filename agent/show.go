@@ -15,9 +15,9 @@ import (
 // Show reads what ovs-vxctl configured on this host from OVSDB. Without a
 // topology (o.Topology nil) it finds the owner from br-tun's marks.
 func Show(ctx context.Context, o Options) (*ovsdb.State, error) {
-	db, err := ovsdb.Connect(ctx, o.DB, o.Log)
+	db, err := ovsdb.Connect(ctx, o.DB, o.Log, ovsdb.WithTLSFiles(o.DBTLS))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to OVSDB at %s: %w", o.DB, err)
+		return nil, err // ovsdb.Connect names the endpoint
 	}
 	defer db.Close()
 	t, h, err := o.owner(ctx, db)
@@ -47,13 +47,22 @@ type FDBEntry struct {
 	Peer        string `json:"peer"`
 	RemoteVTEP  string `json:"remote_vtep"`
 	OFPort      uint32 `json:"ofport"`
-	Origin      string `json:"origin"` // "learned" or "installed"
+	Origin      string `json:"origin"` // "learned", "installed" (by the controller) or "local" (behind a port of this host)
 	HardTimeout uint16 `json:"hard_timeout,omitempty"`
 	AgeSeconds  uint32 `json:"age_seconds"`
+	// IPs are the addresses the controller answers ARP and neighbour
+	// discovery for on the MAC's behalf (controller mode).
+	IPs []string `json:"ips,omitempty"`
+	// Port is, for a local entry, the br-int port the MAC is behind
+	// (OFPort is then its number on br-int).
+	Port string `json:"port,omitempty"`
 }
 
 // FDB lists br-tun's unicast entries, learned (learn mode) or installed by
-// the controller, with the peer each one points at. vni 0 lists every VNI.
+// the controller, with the peer each one points at and the IPs the
+// controller answers for, then the MACs behind this host's own ports
+// (br-int's MAC table, and what the controller knows here). vni 0 lists
+// every VNI.
 func FDB(ctx context.Context, o Options, vni uint32) ([]FDBEntry, error) {
 	st, err := Show(ctx, o)
 	if err != nil {
@@ -67,12 +76,13 @@ func FDB(ctx context.Context, o Options, vni uint32) ([]FDBEntry, error) {
 	for _, n := range st.Networks {
 		vlanOf[n.VNI] = n.LocalVLAN
 	}
-	sw, err := openflow.Dial(ctx, o.mgmt(flows.BridgeTun), o.Log)
+	sw, err := openflow.Dial(ctx, o.mgmt(topology.BridgeTun), o.Log)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to br-tun's management socket: %w", err)
 	}
 	defer sw.Close()
 	var out []FDBEntry
+	var ctlFlows []flows.Flow
 	for _, origin := range []struct {
 		cookie uint64
 		name   string
@@ -81,26 +91,18 @@ func FDB(ctx context.Context, o Options, vni uint32) ([]FDBEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dumping br-tun's table %d: %w", flows.TableUnicast, err)
 		}
+		if origin.cookie == flows.CookieController {
+			for _, d := range dumped {
+				ctlFlows = append(ctlFlows, d.Flow)
+			}
+		}
 		for _, d := range dumped {
-			f := d.Flow
-			if f.Table != flows.TableUnicast || f.Match.EthDst == nil {
+			u, ok := flows.UnicastEntryOf(d.Flow)
+			if !ok {
 				continue
 			}
-			e := FDBEntry{MAC: f.Match.EthDst.String(), Origin: origin.name,
-				HardTimeout: f.HardTimeout, AgeSeconds: d.DurationSec}
-			// Learned entries carry their VNI in the cookie (learn() cannot
-			// hash its own output); the controller's set it in an action.
-			if origin.cookie == flows.CookieLearned {
-				e.VNI = uint32(f.Cookie &^ flows.CookieOwnerMask)
-			}
-			for _, a := range f.Actions {
-				switch a := a.(type) {
-				case flows.Output:
-					e.OFPort = a.Port
-				case flows.SetTunID:
-					e.VNI = uint32(a.ID)
-				}
-			}
+			e := FDBEntry{MAC: u.MAC.String(), VNI: u.VNI, OFPort: u.OFPort, Origin: origin.name,
+				HardTimeout: d.Flow.HardTimeout, AgeSeconds: d.DurationSec}
 			if vni != 0 && e.VNI != vni {
 				continue
 			}
@@ -111,8 +113,13 @@ func FDB(ctx context.Context, o Options, vni uint32) ([]FDBEntry, error) {
 			out = append(out, e)
 		}
 	}
+	eps := controllerEndpoints(ctlFlows, st.Host, st)
+	for i := range out {
+		out[i].IPs = ipStrings(eps[endpointKey{out[i].VNI, out[i].MAC, out[i].Peer}])
+	}
+	out = append(out, localEntries(ctx, o, st.Host, st, eps, vni)...)
 	slices.SortFunc(out, func(a, b FDBEntry) int {
-		return cmp.Or(cmp.Compare(a.VNI, b.VNI), cmp.Compare(a.MAC, b.MAC))
+		return cmp.Or(cmp.Compare(a.VNI, b.VNI), cmp.Compare(a.MAC, b.MAC), cmp.Compare(a.Origin, b.Origin))
 	})
 	return out, nil
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,7 +19,7 @@ import (
 	"time"
 
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/openflowtest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -50,6 +52,16 @@ type fanoutResult struct {
 	RSSSyncedMB   float64   `json:"controller_rss_synced_mb"`
 	FlowsPerSw    int       `json:"flows_per_switch"`
 	Reconnects    uint64    `json:"reconnects"` // connections the controller dropped
+	// While connecting (until every switch was programmed or the limit):
+	// the controller's CPU and the emulator's (this process), in seconds.
+	ConnectCtrlCPU float64 `json:"connect_controller_cpu_s"`
+	ConnectEmuCPU  float64 `json:"connect_emulator_cpu_s"`
+	// HeapSyncedMB is the controller's live heap once synced (its
+	// go_memstats_heap_alloc_bytes; NaN when unknown).
+	HeapSyncedMB float64 `json:"controller_heap_synced_mb"`
+	// ConnectDropped counts the connections the controller ended before
+	// every switch was programmed (the emulator redialled them).
+	ConnectDropped uint64 `json:"connect_dropped"`
 	// Programmed is how many switches had flows within the sync limit;
 	// when it is short of Switches nothing else was measured.
 	Programmed int `json:"programmed"`
@@ -101,8 +113,9 @@ func benchFanout(ctx context.Context, b *bench, sec *Section) error {
 		if r.Programmed < s {
 			syncNote = fmt.Sprintf("not reached: %d of %d programmed after %v", r.Programmed, s, b.fanoutSyncLimit)
 		}
-		b.r.add(sec, fmt.Sprintf("fanout_initial_sync_s_%d", s), r.SyncS, "s", nil, syncNote)
-		b.r.add(sec, fmt.Sprintf("fanout_dropped_connections_%d", s), float64(r.Reconnects), "count", nil, "connections the controller ended (the emulator redials like OVS)")
+		b.r.add(sec, fmt.Sprintf("fanout_initial_sync_s_%d", s), r.SyncS, "s", target1000(s, "<=", 60), syncNote)
+		b.r.add(sec, fmt.Sprintf("fanout_dropped_connections_%d", s), float64(r.Reconnects), "count", target1000(s, "==", 0), "connections the controller ended (the emulator redials like OVS)")
+		addConnectFigures(b, sec, r)
 	}
 	sec.Details["sizes"] = results
 	// How the tail grows with the number of switches, between the two
@@ -119,6 +132,27 @@ func benchFanout(ctx context.Context, b *bench, sec *Section) error {
 			fmt.Sprintf("p99 ∝ S^x from %d to %d switches (1 = linear)", a.Switches, c.Switches))
 	}
 	return nil
+}
+
+// target1000 is the issue's target for the 1,000-switch figures (nil for
+// other sizes).
+func target1000(s int, op string, v float64) *Target {
+	if s != 1000 {
+		return nil
+	}
+	return &Target{op, v}
+}
+
+// addConnectFigures reports what all switches connecting at once cost: the
+// controller's memory (RSS and live heap) once they are programmed, and the
+// CPU of the controller and of the emulator (this process) until then.
+func addConnectFigures(b *bench, sec *Section, r fanoutResult) {
+	s := r.Switches
+	b.r.add(sec, fmt.Sprintf("fanout_rss_mb_%d", s), r.RSSSyncedMB, "MB", target1000(s, "<=", 512), "controller RSS with every switch connected and programmed")
+	b.r.add(sec, fmt.Sprintf("fanout_heap_mb_%d", s), r.HeapSyncedMB, "MB", nil, "controller live heap (go_memstats_heap_alloc_bytes) at the same moment")
+	b.r.add(sec, fmt.Sprintf("fanout_connect_dropped_%d", s), float64(r.ConnectDropped), "count", target1000(s, "==", 0), "connections the controller ended while the switches were connecting at once")
+	b.r.add(sec, fmt.Sprintf("fanout_connect_controller_cpu_s_%d", s), r.ConnectCtrlCPU, "s", nil, "controller CPU from the first connection until all were programmed")
+	b.r.add(sec, fmt.Sprintf("fanout_connect_emulator_cpu_s_%d", s), r.ConnectEmuCPU, "s", nil, "emulator (bench process) CPU over the same time")
 }
 
 // fanoutRuns keeps the biggest fan-outs inside the time budget: a run at
@@ -141,6 +175,10 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 	if err != nil {
 		return res, err
 	}
+	metricsAddr, err := freePort()
+	if err != nil {
+		return res, err
+	}
 	yaml := fanoutTopology(s, addr)
 	t, err := topology.Parse([]byte(yaml))
 	if err != nil {
@@ -150,14 +188,14 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		return res, err
 	}
-	emus := make([]*emuSwitch, s)
+	emus := make([]*openflowtest.Switch, s)
 	vlans := make([]uint16, s)
 	for i, h := range t.Hosts {
 		alloc, err := t.Allocate(h, topology.Allocation{})
 		if err != nil {
 			return res, err
 		}
-		emus[i], err = newEmuSwitch(t, h, alloc, ovsdb.BridgeDatapathID(t.Name, h.Name, flows.BridgeTun))
+		emus[i], err = openflowtest.New(openflowtest.TunnelBridge(t, h, alloc))
 		if err != nil {
 			return res, err
 		}
@@ -165,7 +203,7 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 	}
 	defer func() {
 		for _, e := range emus {
-			e.close()
+			e.Close()
 		}
 	}()
 
@@ -174,7 +212,7 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 		return res, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(b.bin, "controller", "-f", file, "--listen", "tcp:"+addr)
+	cmd := exec.Command(b.bin, "controller", "-f", file, "--listen", "tcp:"+addr, "--metrics-listen", "tcp:"+metricsAddr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("starting the controller: %w", err)
@@ -208,8 +246,9 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 	// Connect every switch and wait until each is programmed and all are
 	// quiet.
 	start := time.Now()
+	ctrlCPU0, emuCPU0 := cpuSeconds(pid), selfCPUSeconds()
 	for i, e := range emus {
-		if err := e.connect(addr); err != nil {
+		if err := e.Connect(addr); err != nil {
 			return res, fmt.Errorf("switch %d connecting: %w", i, err)
 		}
 	}
@@ -217,15 +256,22 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 	if err != nil {
 		return res, failed(err)
 	}
+	res.ConnectCtrlCPU, res.ConnectEmuCPU = cpuSeconds(pid)-ctrlCPU0, selfCPUSeconds()-emuCPU0
+	for _, e := range emus {
+		res.ConnectDropped += e.Counters().Reconnects
+	}
 	res.Programmed = s - waiting
 	res.SyncS = time.Since(start).Seconds() - quietFor.Seconds()
-	res.FlowsPerSw = emus[1].flowCount()
+	res.FlowsPerSw = emus[1].FlowCount()
 	time.Sleep(200 * time.Millisecond)
 	res.RSSSyncedMB = rssMB(pid)
+	res.HeapSyncedMB = heapMB(metricsAddr)
+	progress("fanout: %d switches connecting at once: programmed %d, dropped %d, %.1f s (controller CPU %.1f s, emulator %.1f s), RSS %.0f MB, heap %.0f MB",
+		s, s-waiting, res.ConnectDropped, res.SyncS, res.ConnectCtrlCPU, res.ConnectEmuCPU, res.RSSSyncedMB, res.HeapSyncedMB)
 	if waiting > 0 {
 		res.SyncS = math.NaN()
 		for _, e := range emus {
-			res.Reconnects += e.reconnects.Load()
+			res.Reconnects += e.Counters().Reconnects
 		}
 		progress("fanout: %d switches: only %d programmed after %v: not measuring the fan-out", s, res.Programmed, b.fanoutSyncLimit)
 		return res, nil
@@ -248,23 +294,23 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 		var t0 time.Time
 		var mods0 uint64
 		for j, e := range emus {
-			mods0 += e.flowMods.Load()
+			mods0 += e.Counters().FlowMods
 			if j == src {
-				e.watch.Store(nil)
+				e.Watch(flows.TableUnicast, nil, nil)
 				continue
 			}
-			e.watch.Store(&emuWatch{mac: mac, ack: func(at time.Time) {
+			e.Watch(flows.TableUnicast, mac, func(at time.Time) {
 				mu.Lock()
 				acks = append(acks, at)
 				mu.Unlock()
 				if left.Add(-1) == 0 {
 					close(done)
 				}
-			}})
+			})
 		}
 		cpu0 := cpuSeconds(pid)
 		t0 = time.Now()
-		emus[src].packetIn(mac, ip, netip.AddrFrom4([4]byte{10, 250, 255, 254}), vlans[src])
+		emus[src].SendPacketIn(openflowtest.UnknownSource(openflowtest.ARPRequest(mac, ip, netip.AddrFrom4([4]byte{10, 250, 255, 254}), vlans[src])))
 		select {
 		case <-done:
 		case <-time.After(2 * time.Minute):
@@ -280,8 +326,8 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 		cpu := cpuSeconds(pid) - cpu0
 		var mods1 uint64
 		for _, e := range emus {
-			e.watch.Store(nil)
-			mods1 += e.flowMods.Load()
+			e.Watch(flows.TableUnicast, nil, nil)
+			mods1 += e.Counters().FlowMods
 		}
 		if round < 0 {
 			continue
@@ -302,7 +348,7 @@ func fanoutOnce(ctx context.Context, b *bench, s, runs int) (fanoutResult, error
 			s, round+1, ms(last.Sub(t0)), cpu, mods1-mods0)
 	}
 	for _, e := range emus {
-		res.Reconnects += e.reconnects.Load()
+		res.Reconnects += e.Counters().Reconnects
 	}
 	return res, nil
 }
@@ -314,12 +360,12 @@ const quietFor = time.Second
 // waitSynced waits until every switch has had a bundle committed and no
 // switch received a flow-mod for quietFor, or limit passed: it returns how
 // many switches were still waiting for their flows.
-func waitSynced(ctx context.Context, emus []*emuSwitch, limit time.Duration, exited <-chan error) (int, error) {
+func waitSynced(ctx context.Context, emus []*openflowtest.Switch, limit time.Duration, exited <-chan error) (int, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		waiting := 0
 		for _, e := range emus {
-			if e.commits.Load() == 0 {
+			if e.Counters().Bundles == 0 {
 				waiting++
 			}
 		}
@@ -340,13 +386,15 @@ func waitSynced(ctx context.Context, emus []*emuSwitch, limit time.Duration, exi
 }
 
 // waitQuiet waits until no switch received a flow-mod for quietFor.
-func waitQuiet(ctx context.Context, emus []*emuSwitch) error {
+func waitQuiet(ctx context.Context, emus []*openflowtest.Switch) error {
 	for {
-		var last int64
+		var last time.Time
 		for _, e := range emus {
-			last = max(last, e.lastMod.Load())
+			if t := e.LastFlowMod(); t.After(last) {
+				last = t
+			}
 		}
-		idle := time.Since(time.Unix(0, last))
+		idle := time.Since(last)
 		if idle >= quietFor {
 			return nil
 		}
@@ -401,6 +449,39 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// selfCPUSeconds is the user+system CPU time this process (the emulator)
+// has used.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// heapMB is the live heap the controller's metrics at addr report, in MB
+// (NaN when unknown).
+func heapMB(addr string) float64 {
+	cl := http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return math.NaN()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return math.NaN()
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_memstats_heap_alloc_bytes "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f / 1e6
+			}
+		}
+	}
+	return math.NaN()
 }
 
 // cpuSeconds is the user+system CPU time a process has used (0 when

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ovs-vxctl/ovs-vxctl/controller"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/openflowtest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -40,41 +40,41 @@ func TestFanoutThroughTheController(t *testing.T) {
 	go func() { stopped <- srv.Run(ctx, nil) }()
 	defer func() { cancel(); <-stopped }()
 
-	var emus []*emuSwitch
+	var emus []*openflowtest.Switch
 	var vlan uint16
 	for _, h := range tp.Hosts {
 		alloc, err := tp.Allocate(h, topology.Allocation{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := newEmuSwitch(tp, h, alloc, ovsdb.BridgeDatapathID(tp.Name, h.Name, flows.BridgeTun))
+		e, err := openflowtest.New(openflowtest.TunnelBridge(tp, h, alloc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.connect(l.Addr().String()); err != nil {
+		if err := e.Connect(l.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
-		defer e.close()
+		defer e.Close()
 		emus = append(emus, e)
 		vlan = alloc.LocalVLAN[tp.Networks[0].VNI]
 	}
 	if waiting, err := waitSynced(ctx, emus, 30*time.Second, nil); err != nil || waiting > 0 {
 		t.Fatalf("%d switches not programmed: %v", waiting, err)
 	}
-	before := emus[1].flowCount()
+	before := emus[1].FlowCount()
 
 	mac := net.HardwareAddr{0x52, 0x54, 0x03, 0, 0, 9}
 	var left atomic.Int32
 	left.Store(s - 1)
 	done := make(chan struct{})
 	for _, e := range emus[1:] {
-		e.watch.Store(&emuWatch{mac: mac, ack: func(time.Time) {
+		e.Watch(flows.TableUnicast, mac, func(time.Time) {
 			if left.Add(-1) == 0 {
 				close(done)
 			}
-		}})
+		})
 	}
-	emus[0].packetIn(mac, netip.MustParseAddr("10.250.0.9"), netip.MustParseAddr("10.250.0.1"), vlan)
+	emus[0].SendPacketIn(openflowtest.UnknownSource(openflowtest.ARPRequest(mac, netip.MustParseAddr("10.250.0.9"), netip.MustParseAddr("10.250.0.1"), vlan)))
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
@@ -83,9 +83,17 @@ func TestFanoutThroughTheController(t *testing.T) {
 	if err := waitQuiet(ctx, emus); err != nil {
 		t.Fatal(err)
 	}
-	// Each other switch got the unicast entry and the ARP responder.
-	if got := emus[1].flowCount(); got != before+2 {
-		t.Errorf("switch 1 holds %d flows after the new MAC, want %d", got, before+2)
+	// Each other switch got exactly the flows the compiler gives the new
+	// endpoint there (unicast entry, ARP responder, gratuitous ARP ones).
+	ep := flows.Endpoint{VNI: tp.Networks[0].VNI, MAC: mac, Host: tp.Hosts[0].Name,
+		IPs: []netip.Addr{netip.MustParseAddr("10.250.0.9")}, Learned: true}
+	alloc1, err := tp.Allocate(tp.Hosts[1], topology.Allocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := before + len(flows.CompileEndpoints(tp, tp.Hosts[1], alloc1, []flows.Endpoint{ep}))
+	if got := emus[1].FlowCount(); got != want || want <= before {
+		t.Errorf("switch 1 holds %d flows after the new MAC, want %d", got, want)
 	}
 	if st := srv.Stats(); st.PacketIns["learned"] != 1 {
 		t.Errorf("controller packet-in results %v, want one learned", st.PacketIns)

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/lab"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
@@ -203,9 +202,9 @@ func (e *labEnv) setNormal(ctx context.Context, on bool) error {
 		inst := lab.HostInstance(e.o, h.Name)
 		var err error
 		if on {
-			_, err = inst.Ofctl(ctx, "add-flow", flows.BridgeTun, fmt.Sprintf("cookie=%#x,table=0,priority=65535,actions=NORMAL", uint64(normalCookie)))
+			_, err = inst.Ofctl(ctx, "add-flow", topology.BridgeTun, fmt.Sprintf("cookie=%#x,table=0,priority=65535,actions=NORMAL", uint64(normalCookie)))
 		} else {
-			_, err = inst.Ofctl(ctx, "del-flows", flows.BridgeTun, fmt.Sprintf("cookie=%#x/-1", uint64(normalCookie)))
+			_, err = inst.Ofctl(ctx, "del-flows", topology.BridgeTun, fmt.Sprintf("cookie=%#x/-1", uint64(normalCookie)))
 		}
 		if err != nil {
 			return fmt.Errorf("lab %s host %s: %w", e.o.Topology.Name, h.Name, err)
@@ -218,7 +217,7 @@ func (e *labEnv) setNormal(ctx context.Context, on bool) error {
 // host has matched since it was added.
 func (e *labEnv) normalPackets(ctx context.Context) (int, error) {
 	inst := lab.HostInstance(e.o, e.vms[0].host)
-	out, err := inst.Ofctl(ctx, "dump-flows", flows.BridgeTun, fmt.Sprintf("cookie=%#x/-1", uint64(normalCookie)))
+	out, err := inst.Ofctl(ctx, "dump-flows", topology.BridgeTun, fmt.Sprintf("cookie=%#x/-1", uint64(normalCookie)))
 	if err != nil {
 		return 0, err
 	}

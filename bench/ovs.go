@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
 // Prefix names everything the benchmark creates outside its own process:
@@ -64,34 +64,34 @@ func (e *ovsEnv) stop() {
 }
 
 // target is br-tun's management socket as openflow.Dial takes it.
-func (e *ovsEnv) target() string { return "unix:" + e.inst.MgmtSocket(flows.BridgeTun) }
+func (e *ovsEnv) target() string { return "unix:" + e.inst.MgmtSocket(topology.BridgeTun) }
 
 // freshBridge deletes br-tun (with its flows) and creates it anew, empty,
 // as apply creates it: userspace datapath, OpenFlow 1.3, secure fail mode.
 func (e *ovsEnv) freshBridge(ctx context.Context) error {
-	if _, err := e.inst.Vsctl(ctx, "--if-exists", "del-br", flows.BridgeTun,
-		"--", "add-br", flows.BridgeTun,
-		"--", "set", "bridge", flows.BridgeTun, "datapath_type=netdev", "protocols=OpenFlow13",
+	if _, err := e.inst.Vsctl(ctx, "--if-exists", "del-br", topology.BridgeTun,
+		"--", "add-br", topology.BridgeTun,
+		"--", "set", "bridge", topology.BridgeTun, "datapath_type=netdev", "protocols=OpenFlow13",
 		"fail_mode=secure", "other_config:disable-in-band=true"); err != nil {
-		return fmt.Errorf("re-creating %s: %w", flows.BridgeTun, err)
+		return fmt.Errorf("re-creating %s: %w", topology.BridgeTun, err)
 	}
 	// A new bridge may hold a NORMAL flow until its fail mode applies.
-	if _, err := e.inst.Ofctl(ctx, "del-flows", flows.BridgeTun); err != nil {
-		return fmt.Errorf("emptying %s: %w", flows.BridgeTun, err)
+	if _, err := e.inst.Ofctl(ctx, "del-flows", topology.BridgeTun); err != nil {
+		return fmt.Errorf("emptying %s: %w", topology.BridgeTun, err)
 	}
 	n, err := e.flowCount(ctx)
 	if err != nil {
 		return err
 	}
 	if n != 0 {
-		return fmt.Errorf("fresh %s holds %d flows, want 0", flows.BridgeTun, n)
+		return fmt.Errorf("fresh %s holds %d flows, want 0", topology.BridgeTun, n)
 	}
 	return nil
 }
 
 // flowCount asks OVS how many flows br-tun holds.
 func (e *ovsEnv) flowCount(ctx context.Context) (int, error) {
-	out, err := e.inst.Ofctl(ctx, "dump-aggregate", flows.BridgeTun)
+	out, err := e.inst.Ofctl(ctx, "dump-aggregate", topology.BridgeTun)
 	if err != nil {
 		return 0, err
 	}
@@ -107,21 +107,24 @@ func (e *ovsEnv) flowCount(ctx context.Context) (int, error) {
 }
 
 // ofctlBundle runs `ovs-ofctl -O OpenFlow13 --bundle add-flows` of file
-// against br-tun and returns its wall time. It runs outside the namespace:
-// the management socket is a file, and `ip netns exec` would add its own
-// start-up time to the C tool's side only.
-func (e *ovsEnv) ofctlBundle(ctx context.Context, file string) (time.Duration, error) {
+// against br-tun and returns its wall time and its CPU time. It runs
+// outside the namespace: the management socket is a file, and `ip netns
+// exec` would add its own start-up time to the C tool's side only.
+func (e *ovsEnv) ofctlBundle(ctx context.Context, file string) (took, cpu time.Duration, err error) {
 	cmd := exec.CommandContext(ctx, "ovs-ofctl", "-O", "OpenFlow13", "--bundle", "add-flows",
-		"unix:"+e.inst.MgmtSocket(flows.BridgeTun), file)
+		"unix:"+e.inst.MgmtSocket(topology.BridgeTun), file)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
-	took := time.Since(start)
-	if err != nil {
-		return took, fmt.Errorf("ovs-ofctl --bundle add-flows: %w: %s", err, strings.TrimSpace(stderr.String()))
+	err = cmd.Run()
+	took = time.Since(start)
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	return took, nil
+	if err != nil {
+		return took, cpu, fmt.Errorf("ovs-ofctl --bundle add-flows: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return took, cpu, nil
 }
 
 // runOut runs a program and returns its standard output.

@@ -50,6 +50,25 @@ type Figure struct {
 	Target  *Target `json:"target,omitempty"`
 	Verdict string  `json:"verdict,omitempty"` // PASS or MISS when there is a target
 	Note    string  `json:"note,omitempty"`
+	// CPU a timed figure cost, medians in ms: the client's (ovs-vxctl,
+	// or ovs-ofctl on its side) and ovs-vswitchd's; nil when not measured.
+	CPU *FigureCPU `json:"cpu,omitempty"`
+}
+
+// FigureCPU is the CPU time beside a figure's wall time.
+type FigureCPU struct {
+	Client float64 `json:"client_ms"`
+	OVS    float64 `json:"ovs_vswitchd_ms"`
+}
+
+// addSample records the median wall time of runs as a figure, with the
+// median CPU of the client and of ovs-vswitchd beside it.
+func (r *Report) addSample(sec *Section, name string, runs []sample, t *Target, note string) sample {
+	m := medianSample(runs)
+	f := r.add(sec, name, m.wall, "ms", t, note)
+	f.CPU = &FigureCPU{Client: m.client, OVS: m.ovs}
+	progress("    (CPU: client %s ms, ovs-vswitchd %s ms, %d runs)", num(m.client), num(m.ovs), len(runs))
+	return m
 }
 
 // Section is one of the issue's seven measurements, with its details.
@@ -109,8 +128,23 @@ func (f *Figure) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-func (f *Figure) benchLine() string {
-	return fmt.Sprintf("BENCH %s %s %s", f.Name, num(f.Value), f.Unit)
+// benchLines are the figure's BENCH lines: its value, and its CPU when
+// measured.
+func (f *Figure) benchLines() []string {
+	out := []string{fmt.Sprintf("BENCH %s %s %s", f.Name, num(f.Value), f.Unit)}
+	if f.CPU != nil {
+		out = append(out, fmt.Sprintf("BENCH %s_client_cpu %s ms", f.Name, num(f.CPU.Client)),
+			fmt.Sprintf("BENCH %s_ovs_cpu %s ms", f.Name, num(f.CPU.OVS)))
+	}
+	return out
+}
+
+// cpuColumns renders a figure's CPU for the table ("" when not measured).
+func (f *Figure) cpuColumns() (client, ovs string) {
+	if f.CPU == nil {
+		return "", ""
+	}
+	return num(f.CPU.Client), num(f.CPU.OVS)
 }
 
 // num renders a value with sensible precision for a table.
@@ -136,7 +170,7 @@ func (r *Report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "ovs-vxctl benchmark, %s, %d CPUs (%s), %s, medians of %d runs after a warm-up, took %.0f s\n",
 		r.Started.Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPU, r.Machine.OVS, r.Runs, r.Took)
 	fmt.Fprintf(w, "%s\n", strings.Repeat("=", 100))
-	fmt.Fprintf(w, "%-34s %14s %-8s %-12s %-7s %s\n", "FIGURE", "VALUE", "UNIT", "TARGET", "RESULT", "NOTE")
+	fmt.Fprintf(w, "%-34s %14s %-8s %10s %10s %-12s %-7s %s\n", "FIGURE", "VALUE", "UNIT", "CLIENT-CPU", "OVS-CPU", "TARGET", "RESULT", "NOTE")
 	for _, s := range r.Sections {
 		fmt.Fprintf(w, "-- %s: %s", s.Name, s.Title)
 		switch {
@@ -148,13 +182,16 @@ func (r *Report) printTable(w io.Writer) {
 		fmt.Fprintln(w)
 		for _, f := range r.Figures {
 			if f.Section == s.Name {
-				fmt.Fprintf(w, "%-34s %14s %-8s %-12s %-7s %s\n", f.Name, num(f.Value), f.Unit, f.Target.String(), f.Verdict, f.Note)
+				client, ovs := f.cpuColumns()
+				fmt.Fprintf(w, "%-34s %14s %-8s %10s %10s %-12s %-7s %s\n", f.Name, num(f.Value), f.Unit, client, ovs, f.Target.String(), f.Verdict, f.Note)
 			}
 		}
 	}
 	fmt.Fprintln(w)
 	for _, f := range r.Figures {
-		fmt.Fprintln(w, f.benchLine())
+		for _, l := range f.benchLines() {
+			fmt.Fprintln(w, l)
+		}
 	}
 }
 

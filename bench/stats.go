@@ -38,32 +38,51 @@ type side func() (float64, error)
 // side, or ctx's error as soon as ctx is done.
 func alternate(ctx context.Context, runs int, sides ...side) ([][]float64, error) {
 	out := make([][]float64, len(sides))
+	if err := runRounds(ctx, -1, runs, sides, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// alternateRounds runs n more rounds of alternate (no warm-up), starting
+// with a forward one.
+func alternateRounds(ctx context.Context, n int, sides ...side) ([][]float64, error) {
+	out := make([][]float64, len(sides))
+	if err := runRounds(ctx, 0, n, sides, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// runRounds runs rounds from..to-1 (round -1 is the warm-up, not
+// recorded), appending each side's measurements to out.
+func runRounds(ctx context.Context, from, to int, sides []side, out [][]float64) error {
 	order := make([]int, len(sides))
 	for i := range order {
 		order[i] = i
 	}
-	for round := -1; round < runs; round++ {
+	for round := from; round < to; round++ {
 		seq := slices.Clone(order)
 		if round%2 != 0 { // warm-up (-1) and odd rounds go backwards
 			slices.Reverse(seq)
 		}
 		for _, i := range seq {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 			v, err := sides[i]()
 			if err != nil {
 				if round < 0 {
-					return nil, fmt.Errorf("warm-up: %w", err)
+					return fmt.Errorf("warm-up: %w", err)
 				}
-				return nil, fmt.Errorf("run %d: %w", round+1, err)
+				return fmt.Errorf("run %d: %w", round+1, err)
 			}
 			if round >= 0 {
 				out[i] = append(out[i], v)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // growthExponent is b in t = a * n^b between two sizes.

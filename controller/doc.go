@@ -2,4 +2,22 @@
 // over OpenFlow (sessions, handshake identity, allocation checks), keeps the
 // knowledge of which MAC sits on which host, and pushes unicast entries to
 // every switch through package openflow. Prometheus metrics live here too.
+//
+// Goroutines and locks. Server.Run starts an accept loop per listener,
+// the expiry loop (Knowledge.Expire every AgeInterval) and a loop per
+// hardware VTEP in controller mode (hwvtep.go); each connection
+// gets a goroutine that identifies it and runs its session. A session's
+// goroutine (session.run) owns its switch: the reconciles, the
+// incremental-update cache (cache, nextCache), lastFull and lastWarn are
+// touched by it alone. Beside it, keepalive sends echo requests and
+// readAsync handles packet-ins, which update the Knowledge and mark the
+// affected sessions. What these goroutines share sits behind three mutexes,
+// taken only in this order: Knowledge.mu, then Server.mu, then session.mu.
+// Knowledge.Expire holds Knowledge.mu while it asks Server.live
+// (Server.mu); Server.changed and Server.Switches hold Server.mu while they
+// mark or read a session (session.mu). Nothing calls into the Knowledge or
+// the Server while holding session.mu or Server.mu, and Knowledge events
+// reach Server.changed only once Knowledge.mu is released. tokenBucket.mu
+// and throttle.mu are leaves; the counters behind Stats and the metrics are
+// atomics.
 package controller

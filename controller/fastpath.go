@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
 	"time"
-
-	"github.com/contiv/libOpenflow/util"
 
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow"
-	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -19,23 +21,59 @@ import (
 // endpoints claim one flow): reconcile in full instead.
 var errNoFastPath = errors.New("incremental update not possible")
 
-// cachedFlow is one flow a br-tun switch holds in the reconciled cookie
-// range, and who it comes from.
-type cachedFlow struct {
-	flow   flows.Flow // zero for static ones
-	owner  MACKey
-	static bool // compiled from the topology (flows.Compile), no endpoint's
-}
-
 // flowCache is what a br-tun switch holds in the reconciled cookie range
-// after the last successful reconcile: the desired flows, by Key, each
-// attributed to the endpoint whose flows.CompileEndpoints gave it. Only the
+// after the last successful reconcile, kept small because a thousand
+// switches each hold one: not the flows (a few hundred bytes each), but the
+// endpoints they were compiled from, which compile again to exactly those
+// flows (the topology, host and allocation are kept, shared), and a 64-bit
+// hash of each flow's Key, which is all conflict checks need (a collision
+// only makes a conflict seem to be, and a full reconcile run). Only the
 // session's goroutine uses it.
 type flowCache struct {
+	t       *topology.Topology
+	h       *topology.Host
 	alloc   topology.Allocation
 	version uint64 // the knowledge version it reflects
-	byKey   map[string]cachedFlow
-	owned   map[MACKey][]string // the Keys of each endpoint's flows
+	seed    maphash.Seed
+	static  []uint64                   // the static flows' Key hashes, sorted
+	byKey   map[uint64]struct{}        // the endpoints' flows' Key hashes
+	owned   map[MACKey]compactEndpoint // each endpoint as its flows were compiled
+}
+
+// compactEndpoint is a flows.Endpoint less what its MACKey says.
+type compactEndpoint struct {
+	host    string
+	ips     []netip.Addr
+	learned bool
+}
+
+func compact(e flows.Endpoint) compactEndpoint {
+	return compactEndpoint{host: e.Host, ips: e.IPs, learned: e.Learned}
+}
+
+// endpoint is the flows.Endpoint key and e stand for.
+func (e compactEndpoint) endpoint(key MACKey) flows.Endpoint {
+	return flows.Endpoint{VNI: key.VNI, MAC: net.HardwareAddr(key.MAC[:]), Host: e.host, IPs: e.ips, Learned: e.learned}
+}
+
+func (c *flowCache) hash(f flows.Flow) uint64 { return maphash.String(c.seed, f.Key()) }
+
+// isStatic reports whether a static flow has the Key hash k.
+func (c *flowCache) isStatic(k uint64) bool {
+	_, ok := slices.BinarySearch(c.static, k)
+	return ok
+}
+
+// size is how many flows the cache says the switch holds.
+func (c *flowCache) size() int { return len(c.static) + len(c.byKey) }
+
+// compileOwned recompiles the flows the cache says key's endpoint gave.
+func (c *flowCache) compileOwned(key MACKey) []flows.Flow {
+	e, ok := c.owned[key]
+	if !ok {
+		return nil
+	}
+	return flows.CompileEndpoints(c.t, c.h, c.alloc, []flows.Endpoint{e.endpoint(key)})
 }
 
 // buildCache compiles the endpoints one by one, attributing each flow. ok
@@ -44,15 +82,15 @@ type flowCache struct {
 // compile reproduces. Without a conflict, the union of eps' flows (in
 // flows.Sort order) is exactly flows.CompileEndpoints(t, h, alloc, eps).
 func buildCache(t *topology.Topology, h *topology.Host, alloc topology.Allocation, static []flows.Flow, eps []flows.Endpoint, version uint64) (c *flowCache, endpointFlows []flows.Flow, ok bool) {
-	c = &flowCache{alloc: alloc, version: version, byKey: make(map[string]cachedFlow, len(static)+3*len(eps)), owned: make(map[MACKey][]string, len(eps))}
-	for _, f := range static {
-		k := f.Key()
-		if _, dup := c.byKey[k]; dup {
-			return nil, nil, false
-		}
-		// Only the Key matters (conflicts): holding the flow would only
-		// hold memory, a thousand switches' worth.
-		c.byKey[k] = cachedFlow{static: true}
+	c = &flowCache{t: t, h: h, alloc: alloc, version: version, seed: maphash.MakeSeed(),
+		static: make([]uint64, len(static)),
+		byKey:  make(map[uint64]struct{}, 3*len(eps)), owned: make(map[MACKey]compactEndpoint, len(eps))}
+	for i, f := range static {
+		c.static[i] = c.hash(f)
+	}
+	slices.Sort(c.static)
+	if len(slices.Compact(slices.Clone(c.static))) != len(c.static) {
+		return nil, nil, false
 	}
 	for _, e := range eps {
 		key, valid := KeyOf(e.VNI, e.MAC)
@@ -63,16 +101,14 @@ func buildCache(t *topology.Topology, h *topology.Host, alloc topology.Allocatio
 			return nil, nil, false
 		}
 		fl := flows.CompileEndpoints(t, h, alloc, []flows.Endpoint{e})
-		keys := make([]string, len(fl))
-		for i, f := range fl {
-			k := f.Key()
-			if _, dup := c.byKey[k]; dup {
+		for _, f := range fl {
+			k := c.hash(f)
+			if _, dup := c.byKey[k]; dup || c.isStatic(k) {
 				return nil, nil, false
 			}
-			c.byKey[k] = cachedFlow{flow: f, owner: key}
-			keys[i] = k
+			c.byKey[k] = struct{}{}
 		}
-		c.owned[key] = keys
+		c.owned[key] = compact(e)
 		endpointFlows = append(endpointFlows, fl...)
 	}
 	flows.Sort(endpointFlows)
@@ -89,9 +125,10 @@ type fastResult struct {
 // incremental brings br-tun up to date with what changed in the knowledge
 // since the cache's version, touching only the changed endpoints' flows:
 // no dump, no compile of the host, no allocation read. It recomputes each
-// changed endpoint's flows, diffs them against the cache and sends the
-// difference in one bundle (strict deletes with the exact cookie, then
-// adds). errNoFastPath (or any error) means: reconcile in full.
+// changed endpoint's flows and has openflow.ReconcileKnown diff them against
+// what the cache says they were (the same diff as a full reconcile's) and
+// send the difference in one bundle (strict deletes with the exact cookie,
+// then adds). errNoFastPath (or any error) means: reconcile in full.
 func (s *session) incremental(ctx context.Context) (fastResult, error) {
 	c := s.cache
 	if c == nil {
@@ -104,97 +141,90 @@ func (s *session) incremental(ctx context.Context) (fastResult, error) {
 	}
 	if len(present) == 0 {
 		c.version = version
-		return fastResult{version: version, flows: len(c.byKey), Result: openflow.Result{Duration: time.Since(start)}}, nil
+		return fastResult{version: version, flows: c.size(), Result: openflow.Result{Duration: time.Since(start)}}, nil
 	}
-	t, h := s.srv.t, s.id.host
-	// What the changed endpoints held, and what they give now.
-	old := map[string]cachedFlow{}
+	if t, h := s.topo(); t != c.t || h != c.h {
+		return fastResult{}, fmt.Errorf("%w: the topology changed", errNoFastPath)
+	}
+	ch, err := c.recompile(eps, present)
+	if err != nil {
+		return fastResult{}, err
+	}
+	res, err := s.sw.ReconcileKnown(ctx, sorted(ch.want), sorted(ch.old))
+	if err != nil {
+		return fastResult{}, err
+	}
+	// The switch now holds the new flows.
+	c.apply(ch, present, version)
+	res.Duration = time.Since(start)
+	return fastResult{Result: res, version: version, flows: c.size()}, nil
+}
+
+// cacheChange is what an incremental update replaces in the cache: the
+// flows the changed endpoints held and the ones they give now, by Key hash.
+type cacheChange struct {
+	old, want map[uint64]flows.Flow
+	owned     map[MACKey]compactEndpoint // the present changed endpoints
+}
+
+// recompile computes the flows of the changed endpoints (present[key] false:
+// forgotten, giving none). It fails with errNoFastPath where only a full
+// compile knows the answer: two endpoints giving one flow, or a new flow
+// taking the Key of one that stays installed.
+func (c *flowCache) recompile(eps map[MACKey]flows.Endpoint, present map[MACKey]bool) (cacheChange, error) {
+	ch := cacheChange{old: map[uint64]flows.Flow{}, want: map[uint64]flows.Flow{}, owned: map[MACKey]compactEndpoint{}}
 	for key := range present {
-		for _, k := range c.owned[key] {
-			old[k] = c.byKey[k]
+		for _, f := range c.compileOwned(key) {
+			ch.old[c.hash(f)] = f
 		}
 	}
-	type newFlow struct {
-		flow  flows.Flow
-		owner MACKey
-	}
-	want := map[string]newFlow{}
-	newOwned := map[MACKey][]string{}
 	for key, ok := range present {
 		if !ok {
 			continue
 		}
-		fl := flows.CompileEndpoints(t, h, c.alloc, []flows.Endpoint{eps[key]})
-		keys := make([]string, len(fl))
-		for i, f := range fl {
-			k := f.Key()
-			if _, dup := want[k]; dup {
-				return fastResult{}, fmt.Errorf("%w: two changed endpoints give flow %q", errNoFastPath, f.String())
+		e := eps[key]
+		for _, f := range flows.CompileEndpoints(c.t, c.h, c.alloc, []flows.Endpoint{e}) {
+			k := c.hash(f)
+			if _, dup := ch.want[k]; dup {
+				return cacheChange{}, fmt.Errorf("%w: two changed endpoints give flow %q", errNoFastPath, f.String())
 			}
-			if cf, held := c.byKey[k]; held {
-				if _, changing := old[k]; !changing || cf.static {
-					return fastResult{}, fmt.Errorf("%w: flow %q conflicts with one already installed", errNoFastPath, f.String())
+			if c.isStatic(k) {
+				return cacheChange{}, fmt.Errorf("%w: flow %q conflicts with a static one", errNoFastPath, f.String())
+			}
+			if _, held := c.byKey[k]; held {
+				if _, changing := ch.old[k]; !changing {
+					return cacheChange{}, fmt.Errorf("%w: flow %q conflicts with one already installed", errNoFastPath, f.String())
 				}
 			}
-			want[k] = newFlow{flow: f, owner: key}
-			keys[i] = k
+			ch.want[k] = f
 		}
-		newOwned[key] = keys
+		ch.owned[key] = compact(e)
 	}
-	var mods []util.Message
-	var what []string
-	res := openflow.Result{}
-	for k, cf := range old {
-		if _, kept := want[k]; kept {
-			continue
-		}
-		fm, err := ofcodec.FlowMod(cf.flow, ofcodec.CommandDeleteStrict)
-		if err != nil {
-			return fastResult{}, err
-		}
-		mods, what = append(mods, fm), append(what, "deleting "+cf.flow.String())
-		res.Deleted++
-	}
-	for k, nf := range want {
-		verb := "adding "
-		if cf, held := old[k]; held {
-			// The content cookie changes exactly when the flow does;
-			// the text settles a (most unlikely) hash collision.
-			if cf.flow.Cookie == nf.flow.Cookie && cf.flow.String() == nf.flow.String() {
-				continue
-			}
-			verb = "modifying "
-			res.Modified++
-		} else {
-			res.Added++
-		}
-		// An add replaces the flow of the same Key, cookie included.
-		fm, err := ofcodec.FlowMod(nf.flow, ofcodec.CommandAdd)
-		if err != nil {
-			return fastResult{}, err
-		}
-		mods, what = append(mods, fm), append(what, verb+nf.flow.String())
-	}
-	if len(mods) > 0 {
-		if err := s.sw.Bundle(ctx, mods, what); err != nil {
-			return fastResult{}, err
-		}
-		res.FlowMods = len(mods)
-	}
-	// The switch now holds the new flows: update the cache.
-	for k := range old {
+	return ch, nil
+}
+
+// sorted lists the flows of m in flows.Sort order, so that the same change
+// always sends the same bundle.
+func sorted(m map[uint64]flows.Flow) []flows.Flow {
+	out := slices.Collect(maps.Values(m))
+	flows.Sort(out)
+	return out
+}
+
+// apply records in the cache that the switch holds ch: the changed
+// endpoints' old flows go, their new ones come.
+func (c *flowCache) apply(ch cacheChange, present map[MACKey]bool, version uint64) {
+	for k := range ch.old {
 		delete(c.byKey, k)
 	}
 	for key := range present {
 		delete(c.owned, key)
 	}
-	for k, nf := range want {
-		c.byKey[k] = cachedFlow{flow: nf.flow, owner: nf.owner}
+	for k := range ch.want {
+		c.byKey[k] = struct{}{}
 	}
-	for key, keys := range newOwned {
-		c.owned[key] = keys
+	for key, e := range ch.owned {
+		c.owned[key] = e
 	}
 	c.version = version
-	res.Duration = time.Since(start)
-	return fastResult{Result: res, version: version, flows: len(c.byKey)}, nil
 }

@@ -10,7 +10,8 @@ import (
 
 // Frame is what the controller needs from a frame a switch reported: the
 // Ethernet addresses, the 802.1Q VID (br-int tags frames with their
-// network's local VLAN before br-tun sees them) and, for ARP, the sender.
+// network's local VLAN before br-tun sees them) and, for ARP and IPv6
+// neighbour discovery, the sender.
 type Frame struct {
 	Dst, Src  net.HardwareAddr
 	Tagged    bool
@@ -18,6 +19,19 @@ type Frame struct {
 	EtherType uint16 // after the VLAN header
 	// ARP is set for an Ethernet/IPv4 ARP packet.
 	ARP *ARP
+	// ND is set for an IPv6 neighbour solicitation or advertisement.
+	ND *ND
+}
+
+// ND is an IPv6 neighbour solicitation or advertisement (RFC 4861): its
+// type, IPv6 source, target and link-layer address option.
+type ND struct {
+	Type   uint8 // 135 solicitation, 136 advertisement
+	Src    netip.Addr
+	Target netip.Addr
+	// LinkAddr is the source (solicitation) or target (advertisement)
+	// link-layer address option; nil when the message has none.
+	LinkAddr net.HardwareAddr
 }
 
 // ARP is an Ethernet/IPv4 ARP packet's operation and addresses.
@@ -33,11 +47,11 @@ var (
 	errShortVLAN  = errors.New("802.1Q header cut short")
 )
 
-// DecodeFrame reads the Ethernet header, one 802.1Q header and an ARP
-// payload from data. It copies what it keeps (data may be reused), reads
-// nothing past len(data) and never panics: a frame comes from a VM, which
-// may send anything. A truncated ARP payload is not an error (the frame is
-// still a frame); Frame.ARP then stays nil.
+// DecodeFrame reads the Ethernet header, one 802.1Q header and an ARP or
+// IPv6 neighbour discovery payload from data. It copies what it keeps (data
+// may be reused), reads nothing past len(data) and never panics: a frame
+// comes from a VM, which may send anything. A truncated payload is not an
+// error (the frame is still a frame); Frame.ARP or Frame.ND then stays nil.
 func DecodeFrame(data []byte) (Frame, error) {
 	var f Frame
 	if len(data) < 14 {
@@ -56,8 +70,11 @@ func DecodeFrame(data []byte) (Frame, error) {
 		f.EtherType = binary.BigEndian.Uint16(rest[2:])
 		rest = rest[4:]
 	}
-	if f.EtherType == 0x0806 {
+	switch f.EtherType {
+	case 0x0806:
 		f.ARP = decodeARP(rest)
+	case 0x86dd:
+		f.ND = decodeND(rest)
 	}
 	return f, nil
 }
@@ -76,15 +93,77 @@ func decodeARP(b []byte) *ARP {
 	}
 }
 
-// SenderIP is the IPv4 address the frame's source announces for itself: the
+// Lengths of what decodeND reads: the IPv6 header, an NS or NA up to its
+// options, an option's length unit.
+const (
+	ipv6HeaderLen = 40
+	ndFixedLen    = 24
+	ndOptionUnit  = 8
+)
+
+// decodeND reads an IPv6 neighbour solicitation or advertisement without
+// extension headers and with hop limit 255 (RFC 4861 drops any other);
+// nil for anything else.
+func decodeND(b []byte) *ND {
+	if len(b) < ipv6HeaderLen+ndFixedLen || b[0]>>4 != 6 || b[6] != 58 || b[7] != 255 {
+		return nil
+	}
+	icmp := b[ipv6HeaderLen:]
+	if t := icmp[0]; (t != 135 && t != 136) || icmp[1] != 0 {
+		return nil
+	}
+	nd := &ND{Type: icmp[0], Src: netip.AddrFrom16([16]byte(b[8:24])), Target: netip.AddrFrom16([16]byte(icmp[8:24]))}
+	want := byte(1) // the source link-layer address option
+	if nd.Type == 136 {
+		want = 2 // the target link-layer address option
+	}
+	for opts := icmp[ndFixedLen:]; len(opts) >= 2 && opts[1] != 0; {
+		n := int(opts[1]) * ndOptionUnit
+		if n > len(opts) {
+			break
+		}
+		if opts[0] == want && n == ndOptionUnit {
+			nd.LinkAddr = net.HardwareAddr(append([]byte(nil), opts[2:8]...))
+			break
+		}
+		opts = opts[n:]
+	}
+	return nd
+}
+
+// SenderIP is the address the frame's source announces for itself: the
 // sender of an ARP request or reply whose hardware address is the frame's
-// source. Probes (sender 0.0.0.0) and non-unicast senders announce nothing.
+// source; the source of a neighbour solicitation, or the target of an
+// advertisement, whose link-layer address option (if any) is the frame's
+// source. Probes and DAD (unspecified sender), and multicast, broadcast or
+// loopback addresses announce nothing.
 func (f Frame) SenderIP() (netip.Addr, bool) {
-	a := f.ARP
-	if a == nil || (a.Op != 1 && a.Op != 2) || string(a.SHA) != string(f.Src) {
+	var ip netip.Addr
+	switch a, nd := f.ARP, f.ND; {
+	case a != nil:
+		if (a.Op != 1 && a.Op != 2) || string(a.SHA) != string(f.Src) {
+			return netip.Addr{}, false
+		}
+		ip = a.SPA
+	case nd != nil:
+		if nd.LinkAddr != nil && string(nd.LinkAddr) != string(f.Src) {
+			return netip.Addr{}, false
+		}
+		ip = nd.Src
+		if nd.Type == 136 {
+			// Without the option, only an advertisement sent from its
+			// target is surely the target's own.
+			if nd.LinkAddr == nil && nd.Src != nd.Target {
+				return netip.Addr{}, false
+			}
+			ip = nd.Target
+		}
+		if ip.Is4In6() {
+			return netip.Addr{}, false
+		}
+	default:
 		return netip.Addr{}, false
 	}
-	ip := a.SPA
 	if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || ip.IsLoopback() {
 		return netip.Addr{}, false
 	}

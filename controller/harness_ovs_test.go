@@ -18,7 +18,6 @@ import (
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
@@ -68,21 +67,21 @@ func startHost(t *testing.T, topo *topology.Topology, h *topology.Host, scheme s
 	oh := &ovsHost{h: h, inst: inst, port: port, alloc: alloc}
 	target := fmt.Sprintf("%s:127.0.0.1:%d", scheme, port)
 	args := []string{}
-	for _, br := range []string{ovsdb.BridgeInt, ovsdb.BridgeTun} {
+	for _, br := range []string{topology.BridgeInt, topology.BridgeTun} {
 		args = append(args, "--", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "fail_mode=secure",
 			"protocols=OpenFlow13", "other_config:disable-in-band=true",
-			fmt.Sprintf("other_config:datapath-id=%016x", ovsdb.BridgeDatapathID(topo.Name, h.Name, br)),
+			fmt.Sprintf("other_config:datapath-id=%016x", topology.BridgeDatapathID(topo.Name, h.Name, br)),
 			"controller=@c"+br[3:],
 			"--", "--id=@c"+br[3:], "create", "controller", "target=\""+target+"\"", "max_backoff=1000",
 			"connection_mode=out-of-band")
 	}
 	args = append(args,
-		"--", "add-port", ovsdb.BridgeInt, ovsdb.PatchInt, "--", "set", "interface", ovsdb.PatchInt, "type=patch", "options:peer="+ovsdb.PatchTun,
-		"--", "add-port", ovsdb.BridgeTun, ovsdb.PatchTun, "--", "set", "interface", ovsdb.PatchTun, "type=patch", "options:peer="+ovsdb.PatchInt,
+		"--", "add-port", topology.BridgeInt, topology.PatchInt, "--", "set", "interface", topology.PatchInt, "type=patch", "options:peer="+topology.PatchTun,
+		"--", "add-port", topology.BridgeTun, topology.PatchTun, "--", "set", "interface", topology.PatchTun, "type=patch", "options:peer="+topology.PatchInt,
 		"ofport_request="+strconv.Itoa(topology.PatchOFPort))
 	for _, p := range topo.Peers(h) {
-		port := ovsdb.TunnelPortName(p.Name)
-		args = append(args, "--", "add-port", ovsdb.BridgeTun, port, "--", "set", "interface", port, "type=vxlan",
+		port := topology.TunnelPortName(p.Name)
+		args = append(args, "--", "add-port", topology.BridgeTun, port, "--", "set", "interface", port, "type=vxlan",
 			"options:remote_ip="+p.VTEP.String(), "options:key=flow", "options:dst_port=4789",
 			"ofport_request="+strconv.Itoa(int(alloc.TunnelOFPort[p.Name])))
 	}
@@ -96,7 +95,7 @@ func startHost(t *testing.T, topo *topology.Topology, h *topology.Host, scheme s
 func (oh *ovsHost) advertise(t *testing.T) {
 	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
-	sw, err := openflow.Dial(ctx, "unix:"+oh.inst.MgmtSocket(ovsdb.BridgeTun), zap.NewNop())
+	sw, err := openflow.Dial(ctx, "unix:"+oh.inst.MgmtSocket(topology.BridgeTun), zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +142,7 @@ func (oh *ovsHost) want(t testing.TB, topo *topology.Topology, eps []flows.Endpo
 func (oh *ovsHost) packetOut(t testing.TB, frame string) {
 	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
-	if _, err := oh.inst.Ofctl(ctx, "packet-out", ovsdb.BridgeTun, "in_port=1 packet="+frame+" actions=table"); err != nil {
+	if _, err := oh.inst.Ofctl(ctx, "packet-out", topology.BridgeTun, "in_port=1 packet="+frame+" actions=table"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -223,7 +222,7 @@ func (s *Server) synced(v uint64, n int) bool {
 		return false
 	}
 	for _, st := range sw {
-		if !st.Synced || (st.Bridge == ovsdb.BridgeTun && st.SyncedVersion < v) {
+		if !st.Synced || (st.Bridge == topology.BridgeTun && st.SyncedVersion < v) {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -72,7 +73,7 @@ func kinds(ev []Event) []EventKind {
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestKnowledgeDeclared(t *testing.T) {
-	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), 0)
+	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), Limits{})
 	d, l := k.Counts()
 	if d != 3 || l != 0 {
 		t.Fatalf("counts %d declared %d learned, want 3, 0", d, l)
@@ -88,7 +89,7 @@ func TestKnowledgeDeclared(t *testing.T) {
 }
 
 func TestKnowledgeLearnMoveAge(t *testing.T) {
-	k := NewKnowledge(nil, 0)
+	k := NewKnowledge(nil, Limits{})
 	m := key(100, "52:54:00:00:00:07")
 	ip := netip.MustParseAddr("10.1.0.7")
 
@@ -145,7 +146,7 @@ func TestKnowledgeLearnMoveAge(t *testing.T) {
 }
 
 func TestKnowledgeTouchRestartsIdleClock(t *testing.T) {
-	k := NewKnowledge(nil, 0)
+	k := NewKnowledge(nil, Limits{})
 	m := key(100, "52:54:00:00:00:07")
 	k.Observe(m, "h2", netip.Addr{}, t0)
 	k.Touch("h2", t0.Add(400*time.Second)) // the host came back
@@ -155,7 +156,7 @@ func TestKnowledgeTouchRestartsIdleClock(t *testing.T) {
 }
 
 func TestKnowledgeIPs(t *testing.T) {
-	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), 0)
+	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), Limits{})
 	a, b := key(100, "52:54:00:00:00:0a"), key(100, "52:54:00:00:00:0b")
 	ip := netip.MustParseAddr("10.1.0.50")
 	k.Observe(a, "h2", ip, t0)
@@ -187,13 +188,13 @@ func TestKnowledgeIPs(t *testing.T) {
 }
 
 func TestKnowledgeBound(t *testing.T) {
-	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), 2)
+	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), Limits{MaxLearned: 2})
 	for i := range 2 {
 		if _, err := k.Observe(MACKey{VNI: 100, MAC: [6]byte{2, 0, 0, 0, 0, byte(i)}}, "h2", netip.Addr{}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := k.Observe(MACKey{VNI: 100, MAC: [6]byte{2, 0, 0, 0, 0, 9}}, "h2", netip.Addr{}, t0); err != ErrKnowledgeFull {
+	if _, err := k.Observe(MACKey{VNI: 100, MAC: [6]byte{2, 0, 0, 0, 0, 9}}, "h2", netip.Addr{}, t0); !errors.Is(err, ErrKnowledgeFull) {
 		t.Fatalf("third learned MAC: %v, want ErrKnowledgeFull", err)
 	}
 	// Known MACs still move when the table is full.
@@ -203,7 +204,7 @@ func TestKnowledgeBound(t *testing.T) {
 }
 
 func TestKnowledgeAdopt(t *testing.T) {
-	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), 0)
+	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), Limits{})
 	a1 := key(100, "52:54:00:00:01:01") // declared on h1
 	x := key(100, "52:54:00:00:00:07")
 	y := key(100, "52:54:00:00:00:08")
@@ -237,18 +238,18 @@ func TestKnowledgeAdopt(t *testing.T) {
 }
 
 // TestAdoptRoundTrip: what CompileEndpoints installs on every host, read
-// back by adoptable and adopted by a fresh Knowledge, gives the same
+// back by flows.EndpointsFromFlows and adopted by a fresh Knowledge, gives the same
 // endpoints, so a restarted controller computes the same flows.
 func TestAdoptRoundTrip(t *testing.T) {
 	topo := parseTopo(t, testTopo)
-	before := NewKnowledge(flows.DeclaredEndpoints(topo), 0)
+	before := NewKnowledge(flows.DeclaredEndpoints(topo), Limits{})
 	before.Observe(key(100, "52:54:00:00:00:07"), "h2", netip.MustParseAddr("10.1.0.7"), t0)
 	before.Observe(key(100, "52:54:00:00:00:08"), "h3", netip.Addr{}, t0)
 	before.Observe(key(200, "52:54:00:00:00:09"), "h1", netip.MustParseAddr("10.2.0.9"), t0)
-	before.Observe(key(100, "52:54:00:00:01:01"), "h3", netip.Addr{}, t0) // declared, moved
+	before.Observe(key(100, "52:54:00:00:01:01"), "h3", netip.Addr{}, t0) // declared: stays
 	eps, _ := before.Endpoints()
 
-	after := NewKnowledge(flows.DeclaredEndpoints(topo), 0)
+	after := NewKnowledge(flows.DeclaredEndpoints(topo), Limits{})
 	installed := map[string][]flows.Flow{}
 	allocs := map[string]topology.Allocation{}
 	for _, h := range topo.ManagedHosts() {
@@ -260,16 +261,7 @@ func TestAdoptRoundTrip(t *testing.T) {
 		installed[h.Name] = flows.CompileEndpoints(topo, h, alloc, eps)
 	}
 	for _, h := range topo.ManagedHosts() {
-		alloc := allocs[h.Name]
-		vlanVNI := map[uint16]uint32{}
-		for vni, vlan := range alloc.LocalVLAN {
-			vlanVNI[vlan] = vni
-		}
-		local, localIPs, remote := adoptable(installed[h.Name], alloc, vlanVNI)
-		for _, e := range localIPs {
-			e.Host = h.Name
-			remote = append(remote, e)
-		}
+		local, remote := adoptable(flows.EndpointsFromFlows(installed[h.Name], h.Name, allocs[h.Name]), h.Name)
 		after.Adopt(h.Name, local, remote, t0)
 	}
 	got, _ := after.Endpoints()
@@ -339,7 +331,7 @@ func TestTokenBucket(t *testing.T) {
 // learned IP to another MAC, with its endpoint now, and admits when its log
 // no longer reaches back far enough.
 func TestKnowledgeChangesSince(t *testing.T) {
-	k := NewKnowledge(nil, 0)
+	k := NewKnowledge(nil, Limits{})
 	a, b := key(100, "02:00:00:00:00:0a"), key(100, "02:00:00:00:00:0b")
 	ip := netip.MustParseAddr("10.1.0.5")
 	if _, err := k.Observe(a, "h1", ip, t0); err != nil {
@@ -381,5 +373,161 @@ func TestKnowledgeChangesSince(t *testing.T) {
 	}
 	if _, present, _, ok := k.ChangesSince(k.Version() - 1); !ok || len(present) != 1 {
 		t.Fatalf("the last change: %v (%v)", present, ok)
+	}
+}
+
+// TestKnowledgeDeclaredPinned: a declared MAC reported from another host is
+// a conflict, never a move, neither by a packet-in nor by adoption; its IP
+// stays its own.
+func TestKnowledgeDeclaredPinned(t *testing.T) {
+	k := NewKnowledge(flows.DeclaredEndpoints(parseTopo(t, testTopo)), Limits{FlapMoves: 4, FlapWindow: 10 * time.Second, FlapHold: time.Minute})
+	a1 := key(100, "52:54:00:00:01:01") // declared on h1 with 10.1.0.1
+	v := k.Version()
+	ev, err := k.Observe(a1, "h2", netip.MustParseAddr("10.1.0.66"), t0)
+	var conflict *ConflictError
+	if !errors.As(err, &conflict) || !errors.Is(err, ErrDeclaredElsewhere) || len(ev) != 0 {
+		t.Fatalf("declared MAC seen on h2: %v %v, want a conflict and no event", ev, err)
+	}
+	if conflict.Key != a1 || conflict.Declared != "h1" || conflict.Seen != "h2" {
+		t.Errorf("conflict %+v", conflict)
+	}
+	t.Log(err)
+	if e, _ := k.Lookup(a1); e.Host != "h1" || !slices.Equal(e.IPs, []netip.Addr{netip.MustParseAddr("10.1.0.1")}) || k.Version() != v {
+		t.Fatalf("declared MAC changed: %+v (version %d -> %d)", e, v, k.Version())
+	}
+	// Every report is a conflict, however many.
+	for i := range 20 {
+		if _, err := k.Observe(a1, "h3", netip.Addr{}, t0.Add(time.Duration(i)*time.Second)); !errors.Is(err, ErrDeclaredElsewhere) {
+			t.Fatalf("report %d from h3: %v", i, err)
+		}
+	}
+	// A host whose flows say the declared MAC is local does not move it
+	// either (a switch that took a hijacker's flows, an old controller's
+	// move).
+	if ev := k.Adopt("h3", []MACKey{a1}, nil, t0); len(ev) != 0 {
+		t.Fatalf("adoption moved a declared MAC: %v", ev)
+	}
+	// On its own host it is only refreshed.
+	if ev, err := k.Observe(a1, "h1", netip.Addr{}, t0); err != nil || len(ev) != 0 {
+		t.Fatalf("declared MAC on its own host: %v %v", ev, err)
+	}
+	if e, _ := k.Lookup(a1); e.Host != "h1" {
+		t.Fatalf("declared MAC on %s", e.Host)
+	}
+}
+
+// TestKnowledgeFlapDamping: a learned MAC moves at once FlapMoves times
+// within FlapWindow; the next move freezes it where it is (reported once as
+// Started) for FlapHold; after the hold-down it moves at once again, and
+// moves spread wider than the window never freeze it.
+func TestKnowledgeFlapDamping(t *testing.T) {
+	l := Limits{FlapMoves: 4, FlapWindow: 10 * time.Second, FlapHold: 60 * time.Second}
+	k := NewKnowledge(nil, l)
+	m := key(100, "52:54:00:00:00:07")
+	hosts := []string{"h1", "h2"}
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	if _, err := k.Observe(m, "h1", netip.Addr{}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	// Four moves in 2 s: each applied at once.
+	for i := 1; i <= l.FlapMoves; i++ {
+		ev, err := k.Observe(m, hosts[i%2], netip.Addr{}, at(float64(i)*0.5))
+		if err != nil || len(ev) != 1 || ev[0].Kind != EventMoved {
+			t.Fatalf("move %d: %v %v", i, ev, err)
+		}
+	}
+	frozenOn := hosts[l.FlapMoves%2]
+	// The fifth within the window freezes the MAC where it is.
+	ev, err := k.Observe(m, hosts[(l.FlapMoves+1)%2], netip.Addr{}, at(3))
+	var damped *DampedError
+	if !errors.As(err, &damped) || !damped.Started || len(ev) != 0 {
+		t.Fatalf("fifth move: %v %v, want damping to start", ev, err)
+	}
+	if damped.Host != frozenOn || !damped.Until.Equal(at(3).Add(l.FlapHold)) {
+		t.Errorf("damping %+v, want on %s until %v", damped, frozenOn, at(3).Add(l.FlapHold))
+	}
+	t.Log(err)
+	// During the hold-down: refused, not started again, the MAC stays.
+	v := k.Version()
+	for s := 4.0; s < 63; s += 0.25 {
+		_, err := k.Observe(m, hosts[(l.FlapMoves+1)%2], netip.Addr{}, at(s))
+		if !errors.As(err, &damped) || damped.Started {
+			t.Fatalf("at %.2fs: %v, want a damped refusal that did not start damping", s, err)
+		}
+	}
+	if e, _ := k.Lookup(m); e.Host != frozenOn || k.Version() != v {
+		t.Fatalf("MAC moved during the hold-down: %+v", e)
+	}
+	// Reports from where it is refresh it as usual.
+	if _, err := k.Observe(m, frozenOn, netip.Addr{}, at(30)); err != nil {
+		t.Fatal(err)
+	}
+	// The hold-down is over: the next move is applied at once.
+	ev, err = k.Observe(m, hosts[(l.FlapMoves+1)%2], netip.Addr{}, at(63))
+	if err != nil || len(ev) != 1 || ev[0].Kind != EventMoved {
+		t.Fatalf("move after the hold-down: %v %v", ev, err)
+	}
+	// Moves spread wider than the window are never damped.
+	k2 := NewKnowledge(nil, l)
+	k2.Observe(m, "h1", netip.Addr{}, at(0))
+	for i := 1; i <= 20; i++ {
+		if _, err := k2.Observe(m, hosts[i%2], netip.Addr{}, at(float64(i)*3)); err != nil {
+			t.Fatalf("move %d, 3 s apart: %v", i, err)
+		}
+	}
+	// Without limits, nothing is damped.
+	k3 := NewKnowledge(nil, Limits{})
+	for i := range 100 {
+		if _, err := k3.Observe(m, hosts[i%2], netip.Addr{}, at(float64(i)*0.01)); err != nil {
+			t.Fatalf("undamped move %d: %v", i, err)
+		}
+	}
+}
+
+// TestKnowledgeBoundPerVNI: one network at its bound refuses new MACs
+// (scope vni) while the others still learn, up to the global bound (scope
+// global); forgetting frees room in the network it was in.
+func TestKnowledgeBoundPerVNI(t *testing.T) {
+	k := NewKnowledge(nil, Limits{MaxLearned: 5, MaxLearnedPerVNI: 3})
+	mk := func(vni uint32, i int) MACKey { return MACKey{VNI: vni, MAC: [6]byte{2, 0, 0, 0, byte(vni), byte(i)}} }
+	for i := range 3 {
+		if _, err := k.Observe(mk(100, i), "h1", netip.Addr{}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := k.Observe(mk(100, 9), "h1", netip.Addr{}, t0)
+	var full *FullError
+	if !errors.As(err, &full) || !errors.Is(err, ErrKnowledgeFull) || full.Scope != ScopeVNI || full.VNI != 100 || full.Max != 3 {
+		t.Fatalf("fourth MAC of VNI 100: %v, want the per-VNI bound", err)
+	}
+	t.Log(err)
+	// Tenant B is not starved by tenant A.
+	for i := range 2 {
+		if _, err := k.Observe(mk(200, i), "h1", netip.Addr{}, t0); err != nil {
+			t.Fatalf("MAC %d of VNI 200 while VNI 100 is full: %v", i, err)
+		}
+	}
+	// 5 learned in all: the global bound.
+	if _, err := k.Observe(mk(300, 0), "h1", netip.Addr{}, t0); !errors.As(err, &full) || full.Scope != ScopeGlobal || full.Max != 5 {
+		t.Fatalf("sixth MAC: %v, want the global bound", err)
+	}
+	// Adoption respects the bounds too.
+	if ev := k.Adopt("h2", []MACKey{mk(300, 1)}, nil, t0); len(ev) != 0 {
+		t.Fatalf("adoption beyond the bound: %v", ev)
+	}
+	// One of VNI 100 ages out: VNI 100 (and the total) has room for one.
+	k.Observe(mk(100, 0), "h1", netip.Addr{}, t0.Add(-time.Hour))
+	k.Observe(mk(100, 1), "h1", netip.Addr{}, t0.Add(time.Hour))
+	k.Observe(mk(100, 2), "h1", netip.Addr{}, t0.Add(time.Hour))
+	k.Observe(mk(200, 0), "h1", netip.Addr{}, t0.Add(time.Hour))
+	k.Observe(mk(200, 1), "h1", netip.Addr{}, t0.Add(time.Hour))
+	if ev := k.Expire(t0.Add(30*time.Minute), 10*time.Minute, func(string) bool { return true }); len(ev) != 1 || ev[0].Key != mk(100, 0) {
+		t.Fatalf("expiry: %v", ev)
+	}
+	if _, err := k.Observe(mk(100, 9), "h1", netip.Addr{}, t0.Add(time.Hour)); err != nil {
+		t.Fatalf("VNI 100 after one of its MACs aged out: %v", err)
+	}
+	if _, l := k.Counts(); l != 5 {
+		t.Fatalf("%d learned, want 5", l)
 	}
 }

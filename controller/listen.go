@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // ListenAddr is a parsed --listen value: "tcp:IP:PORT" or "ssl:IP:PORT"
@@ -112,7 +114,7 @@ func Listen(l ListenAddr, tlsConfig *tls.Config) (net.Listener, error) {
 	if l.TLS && tlsConfig == nil {
 		return nil, fmt.Errorf("listening on %s: no TLS configuration (--private-key, --certificate, --ca-cert)", l)
 	}
-	ln, err := net.Listen("tcp", l.Addr.String())
+	ln, err := listenTCP(l.Addr.String(), bindRetry)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", l, err)
 	}
@@ -120,4 +122,50 @@ func Listen(l ListenAddr, tlsConfig *tls.Config) (net.Listener, error) {
 		return tls.NewListener(ln, tlsConfig), nil
 	}
 	return ln, nil
+}
+
+// bindRetry is how long a listener waits for its address to come free. A
+// controller restarted right after a crash (systemd's Restart=, a test)
+// can find the dead process's socket still bound for a moment while the
+// kernel finishes tearing it down.
+const bindRetry = 5 * time.Second
+
+// listenTCP listens on addr, retrying while the address is in use, for at
+// most wait.
+func listenTCP(addr string, wait time.Duration) (net.Listener, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return ln, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// certNamesHost reports whether a switch's certificate names host: a SAN DNS
+// name equal to it, or a subject CN equal to it or beginning with
+// "<host> id:", as ovs-pki writes them ("host1 id:<uuid>"). The CA vouches
+// for the name; the name says which host's datapath IDs the switch may
+// claim.
+func certNamesHost(cert *x509.Certificate, host string) bool {
+	if host == "" {
+		return false
+	}
+	for _, n := range cert.DNSNames {
+		if n == host {
+			return true
+		}
+	}
+	cn := cert.Subject.CommonName
+	return cn == host || strings.HasPrefix(cn, host+" id:")
+}
+
+// certNames lists the names a certificate carries, for messages.
+func certNames(cert *x509.Certificate) string {
+	names := []string{fmt.Sprintf("CN %q", cert.Subject.CommonName)}
+	for _, n := range cert.DNSNames {
+		names = append(names, fmt.Sprintf("DNS %q", n))
+	}
+	return strings.Join(names, ", ")
 }

@@ -1,10 +1,14 @@
 package controller
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseListen(t *testing.T) {
@@ -62,4 +66,23 @@ func TestTLSFilesErrors(t *testing.T) {
 	if _, err := Listen(ListenAddr{TLS: true}, nil); err == nil {
 		t.Error("ssl: listener without a TLS configuration opened")
 	}
+}
+
+// A listener whose address is still bound waits for it to come free (a
+// restart right after a crash), and gives up with EADDRINUSE after wait.
+func TestListenTCPWaitsForTheAddress(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := held.Addr().String()
+	if _, err := listenTCP(addr, 200*time.Millisecond); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("address held throughout: %v, want EADDRINUSE", err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	ln, err := listenTCP(addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("address freed after 300ms: %v", err)
+	}
+	ln.Close()
 }

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
 // Packet-in outcomes, the "result" label of ovs_vxctl_controller_packet_ins_total.
@@ -14,7 +16,26 @@ const (
 	resultIgnored     = "ignored"      // not a report of an unknown local source
 	resultMalformed   = "malformed"    // undecodable
 	resultNotReady    = "not_ready"    // the switch's allocation is not known yet
+	resultConflict    = "conflict"     // a declared MAC seen on another host: not moved
+	resultDamped      = "damped"       // a flapping learned MAC, frozen: not moved
 )
+
+// Reasons of ovs_vxctl_controller_switches_refused_total.
+const (
+	refusedTLS          = "tls"                  // TLS handshake failed
+	refusedHandshake    = "handshake"            // OpenFlow handshake failed
+	refusedUnknown      = "unknown"              // not a switch of the topology
+	refusedLearnMode    = "learn-mode"           // a switch of a learn-mode host
+	refusedCertificate  = "certificate"          // the certificate does not name the host
+	refusedClaimed      = "claimed"              // the datapath ID's switch is connected and answers
+	refusedPending      = "pending-limit"        // too many connections not yet identified
+	refusedPendingPerIP = "pending-limit-source" // too many of them from one address
+)
+
+// displacedUnresponsive is the reason of
+// ovs_vxctl_controller_switches_displaced_total: the connected switch did
+// not answer the probe a new claim of its datapath ID triggered.
+const displacedUnresponsive = "unresponsive"
 
 // metrics are the controller's Prometheus metrics, on a registry of its own
 // (several servers may run in one process, as tests do).
@@ -30,7 +51,17 @@ type metrics struct {
 	reconErrors *prometheus.CounterVec
 	convergence *prometheus.HistogramVec
 	refused     *prometheus.CounterVec
+	displaced   *prometheus.CounterVec
+	pending     prometheus.Gauge
+	echoDropped prometheus.Counter
 	macEvents   *prometheus.CounterVec
+	conflicts   prometheus.Counter
+	dampings    prometheus.Counter
+	boundHits   *prometheus.CounterVec
+	// br-tun switches held back for want of their allocation, and
+	// allocations rebuilt by the controller (realloc.go).
+	notReady      prometheus.Gauge
+	allocRebuilds *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, k *Knowledge) *metrics {
@@ -56,8 +87,24 @@ func newMetrics(reg *prometheus.Registry, k *Knowledge) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"bridge"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "switches_refused_total",
 			Help: "Connections refused, by reason."}, []string{"reason"}),
+		displaced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "switches_displaced_total",
+			Help: "Connected switches replaced by a new connection claiming their datapath ID, by reason."}, []string{"reason"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "connections_pending",
+			Help: "Connections accepted and not yet identified (TLS and OpenFlow handshakes, identity checks)."}),
+		echoDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "echo_requests_dropped_total",
+			Help: "Echo requests left unanswered because the switch did not read the replies already queued."}),
 		macEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "mac_events_total",
 			Help: "Changes of the controller's knowledge, by kind (learned, moved, ip-learned, forgotten, adopted)."}, []string{"kind"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "declared_mac_conflicts_total",
+			Help: "Reports of a MAC declared in the topology from another host than its own (not obeyed)."}),
+		dampings: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "mac_flap_dampings_total",
+			Help: "Learned MACs frozen where they were for moving too often (each hold-down counts once)."}),
+		boundHits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "learned_mac_bound_hits_total",
+			Help: "New MACs not learned because a bound was reached, by scope: global or vni (one network's)."}, []string{"scope"}),
+		notReady: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "switches_not_ready",
+			Help: "Connected br-tun switches not programmed because their allocation (local VLANs) is unknown: no advertisement and nothing to rebuild it from."}),
+		allocRebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "allocations_rebuilt_total",
+			Help: "Allocation advertisements a switch had lost, rebuilt by the controller, by source: memory or state-file."}, []string{"source"}),
 	}
 	known := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "macs_known",
 		Help: "MACs the controller knows, by kind: declared in the topology or learned.", ConstLabels: prometheus.Labels{"kind": "declared"}},
@@ -66,9 +113,23 @@ func newMetrics(reg *prometheus.Registry, k *Knowledge) *metrics {
 		Help: "MACs the controller knows, by kind: declared in the topology or learned.", ConstLabels: prometheus.Labels{"kind": "learned"}},
 		func() float64 { _, l := k.Counts(); return float64(l) })
 	reg.MustRegister(m.connected, m.flows, m.flowMods, m.bundles, m.packetIns, m.reconciles, m.reconErrors,
-		m.convergence, m.refused, m.macEvents, known, learned)
-	for _, b := range []string{"br-int", "br-tun"} {
+		m.convergence, m.refused, m.displaced, m.pending, m.echoDropped, m.macEvents, m.conflicts, m.dampings,
+		m.boundHits, m.notReady, m.allocRebuilds, known, learned)
+	// Every known label exists from the start, at 0, so rates and alerts
+	// work before the first event.
+	for _, b := range []string{topology.BridgeInt, topology.BridgeTun} {
 		m.connected.WithLabelValues(b)
+	}
+	for _, r := range []string{refusedTLS, refusedHandshake, refusedUnknown, refusedLearnMode, refusedCertificate,
+		refusedClaimed, refusedPending, refusedPendingPerIP} {
+		m.refused.WithLabelValues(r)
+	}
+	m.displaced.WithLabelValues(displacedUnresponsive)
+	for _, sc := range []string{ScopeGlobal, ScopeVNI} {
+		m.boundHits.WithLabelValues(sc)
+	}
+	for _, src := range []string{rebuiltFromMemory, rebuiltFromStateFile} {
+		m.allocRebuilds.WithLabelValues(src)
 	}
 	return m
 }

@@ -15,12 +15,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/health"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -37,7 +36,18 @@ const (
 	DefaultGlobalRate       = 1000 // all switches, per second
 	DefaultGlobalBurst      = 2000
 	DefaultMaxLearned       = 65536
+	DefaultMaxLearnedPerVNI = 8192
+	DefaultFlapMoves        = 4
+	DefaultFlapWindow       = 10 * time.Second
+	DefaultFlapHold         = 60 * time.Second
 	DefaultReconcileTimeout = 30 * time.Second
+	// A connection not yet identified holds a goroutine or three and a few
+	// KiB for at most handshakeTimeout.
+	DefaultMaxPending          = 1024
+	DefaultMaxPendingPerSource = 256
+	// Flow dumps being gathered from all switches together; one is
+	// bounded by ofconn.MaxMultipartBytes.
+	DefaultReplyBudget = 64 << 20
 )
 
 // ServerOptions configure a controller. Zero durations and rates take the
@@ -58,6 +68,8 @@ type ServerOptions struct {
 	MetricsListen string
 	Registry      *prometheus.Registry
 	Log           *zap.Logger
+	// Version is ovs-vxctl's version: the label of ovs_vxctl_build_info.
+	Version string
 
 	MACIdle     time.Duration // a learned MAC idle this long is forgotten
 	AgeInterval time.Duration // how often activity is read and switches re-checked
@@ -73,8 +85,32 @@ type ServerOptions struct {
 	PacketInBurst    int
 	GlobalRate       float64 // packet-ins per second, all switches
 	GlobalBurst      int
-	MaxLearned       int // bound on learned MACs
+	MaxLearned       int // bound on learned MACs, all networks
+	MaxLearnedPerVNI int // bound on learned MACs of one network
+	// Flap damping (Limits): a learned MAC moving more than FlapMoves
+	// times within FlapWindow stays where it is for FlapHold.
+	FlapMoves        int
+	FlapWindow       time.Duration
+	FlapHold         time.Duration
 	ReconcileTimeout time.Duration
+	// Connections accepted and not yet identified (TLS and OpenFlow
+	// handshakes, identity checks), in all and from one IP address
+	// (loopback excepted); more are refused.
+	MaxPending          int
+	MaxPendingPerSource int
+	// StateFile is where the controller keeps the local VLANs it last read
+	// from each host's advertisement (JSON, rewritten when they change),
+	// so that after its own restart it can still rebuild the advertisement
+	// of a switch that lost every flow (ovs-vswitchd restarted too).
+	// Empty: it remembers them only while it runs.
+	StateFile string
+	// ReplyBudget bounds the bytes of the multipart replies (flow dumps)
+	// being gathered from all switches together: past it, the switch
+	// with the largest reply is dropped (ofconn.ReplyBudget).
+	ReplyBudget int
+	// MaxFullReconciles bounds the full reconciles and adoptions under
+	// way at once (fullSlots); 0: twice GOMAXPROCS.
+	MaxFullReconciles int
 }
 
 func (o *ServerOptions) defaults() {
@@ -91,6 +127,14 @@ func (o *ServerOptions) defaults() {
 	setDefault(&o.GlobalRate, DefaultGlobalRate)
 	setDefault(&o.GlobalBurst, DefaultGlobalBurst)
 	setDefault(&o.MaxLearned, DefaultMaxLearned)
+	setDefault(&o.MaxLearnedPerVNI, DefaultMaxLearnedPerVNI)
+	setDefault(&o.FlapMoves, DefaultFlapMoves)
+	setDefault(&o.FlapWindow, DefaultFlapWindow)
+	setDefault(&o.FlapHold, DefaultFlapHold)
+	setDefault(&o.MaxPending, DefaultMaxPending)
+	setDefault(&o.MaxPendingPerSource, DefaultMaxPendingPerSource)
+	setDefault(&o.ReplyBudget, DefaultReplyBudget)
+	setDefault(&o.MaxFullReconciles, defaultFullSlots())
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
@@ -108,6 +152,7 @@ func setDefault[T int | float64 | time.Duration](v *T, d T) {
 
 // switchID is what a datapath ID stands for.
 type switchID struct {
+	t      *topology.Topology // the topology host is of
 	host   *topology.Host
 	bridge string
 	dpid   uint64
@@ -115,7 +160,7 @@ type switchID struct {
 
 // Server is the OpenFlow controller of a topology's switches: br-tun and
 // br-int of every controller-mode host, told apart by datapath ID
-// (ovsdb.BridgeDatapathID); any other switch is refused.
+// (topology.BridgeDatapathID); any other switch is refused.
 //
 // br-int gets the compiled NORMAL flow. br-tun gets the compiled pipeline
 // plus CompileEndpoints of the knowledge: declared MACs and IPs, MACs learned
@@ -131,6 +176,12 @@ type switchID struct {
 // restarted controller computes the same flows and sends nothing. First
 // reconciles wait until every br-tun connected or the grace period ended.
 //
+// Identity: a connected switch that answers an echo request keeps its
+// datapath ID against any newcomer claiming it (claim); over ssl: the
+// certificate must also name the host. Declared MACs never move; learned
+// ones are bounded and damped when they flap (Limits). Connections not yet
+// identified are bounded in number, replies in size (admit, ReplyBudget).
+//
 // Known limit: an IP is learned only from an ARP reported while its source
 // is still unknown (the source's known-source flows stop the reports), so a
 // VM whose first frames are not ARP (IPv6 neighbour discovery, DHCP) gets no
@@ -138,16 +189,15 @@ type switchID struct {
 // to the network's members and is answered.
 type Server struct {
 	o    ServerOptions
-	t    *topology.Topology
 	log  *zap.Logger
 	know *Knowledge
 	met  *metrics
 
-	ids      map[uint64]switchID // the switches we serve
-	learnIDs map[uint64]switchID // bridges of learn-mode hosts: refused with a reason
-	vniHosts map[uint32][]string // VNI -> controller-mode hosts with ports in it
-	tunHosts []string            // controller-mode hosts, whose br-tun the grace waits for
-	global   *tokenBucket
+	// cur is the topology served and what derives from it, swapped whole
+	// by Reload (reload.go).
+	cur    atomic.Pointer[topoState]
+	reload *reloader
+	global *tokenBucket
 
 	addrs       []net.Addr
 	metricsAddr net.Addr
@@ -156,11 +206,22 @@ type Server struct {
 	sessions map[uint64]*session
 	adopted  map[string]bool
 	allocs   map[string]topology.Allocation // the last complete allocation read from each host
+	mem      *allocMemory                   // their local VLANs, kept in StateFile (its own lock)
 	released chan struct{}
 	relOnce  sync.Once
 
-	refusals  []Refusal // the last maxRefusals, oldest first
-	refusedAt map[string]time.Time
+	refusals []Refusal // the last maxRefusals, oldest first
+	// Connections not yet identified, in all and by source address
+	// (admit), and the datapath IDs whose holder is being probed (claim).
+	pending      int
+	pendingBySrc map[string]int
+	claiming     map[uint64]bool
+	probeTimeout time.Duration
+	replyBudget  *ofconn.ReplyBudget
+	full         *fullSlots
+	// logOnce keeps what repeats (refusals of a switch that retries,
+	// conflicts reported with every packet) to a line in a while.
+	logOnce *throttle
 
 	flowMods, bundles, refused atomic.Uint64
 	packetIns                  sync.Map // result -> *atomic.Uint64
@@ -175,36 +236,29 @@ func NewServer(o ServerOptions) (*Server, error) {
 	o.defaults()
 	t := o.Topology
 	s := &Server{
-		o: o, t: t, log: o.Log,
-		know:      NewKnowledge(flows.DeclaredEndpoints(t), o.MaxLearned),
-		ids:       map[uint64]switchID{},
-		learnIDs:  map[uint64]switchID{},
-		vniHosts:  map[uint32][]string{},
-		global:    newTokenBucket(o.GlobalRate, o.GlobalBurst),
-		sessions:  map[uint64]*session{},
-		adopted:   map[string]bool{},
-		allocs:    map[string]topology.Allocation{},
-		refusedAt: map[string]time.Time{},
-		released:  make(chan struct{}),
+		o: o, log: o.Log,
+		know: NewKnowledge(flows.DeclaredEndpoints(t), Limits{MaxLearned: o.MaxLearned, MaxLearnedPerVNI: o.MaxLearnedPerVNI,
+			FlapMoves: o.FlapMoves, FlapWindow: o.FlapWindow, FlapHold: o.FlapHold}),
+		global:       newTokenBucket(o.GlobalRate, o.GlobalBurst),
+		sessions:     map[uint64]*session{},
+		adopted:      map[string]bool{},
+		allocs:       map[string]topology.Allocation{},
+		pendingBySrc: map[string]int{},
+		claiming:     map[uint64]bool{},
+		probeTimeout: claimProbeTimeout,
+		replyBudget:  ofconn.NewReplyBudget(o.ReplyBudget),
+		full:         newFullSlots(o.MaxFullReconciles),
+		logOnce:      newThrottle(logInterval),
+		released:     make(chan struct{}),
 	}
-	for _, h := range t.ManagedHosts() {
-		for _, br := range []string{flows.BridgeTun, flows.BridgeInt} {
-			id := switchID{host: h, bridge: br, dpid: ovsdb.BridgeDatapathID(t.Name, h.Name, br)}
-			if h.Mode == topology.ModeController {
-				s.ids[id.dpid] = id
-			} else {
-				s.learnIDs[id.dpid] = id
-			}
-		}
-		if h.Mode != topology.ModeController {
-			continue
-		}
-		s.tunHosts = append(s.tunHosts, h.Name)
-		for _, n := range t.NetworksOn(h) {
-			s.vniHosts[n.VNI] = append(s.vniHosts[n.VNI], h.Name)
-		}
-	}
+	s.cur.Store(newTopoState(t))
 	s.met = newMetrics(o.Registry, s.know)
+	s.initHostMetrics(s.topo())
+	s.reload = newReloader(o.Registry)
+	if err := health.RegisterRuntime(o.Registry, o.Version); err != nil {
+		return nil, err
+	}
+	s.mem = newAllocMemory(o.StateFile, t, o.Log)
 	return s, nil
 }
 
@@ -221,61 +275,101 @@ func Serve(ctx context.Context, o ServerOptions) error {
 // a listener could not be opened. ready, when not nil, is called once every
 // listener is open.
 func (s *Server) Run(ctx context.Context, ready func()) error {
-	listeners := slices.Clone(s.o.Listeners)
-	closeAll := func() {
-		for _, l := range listeners {
-			l.Close()
-		}
+	listeners, err := s.listen()
+	if err != nil {
+		return err
 	}
+	metricsSrv, err := s.serveMetrics()
+	if err != nil {
+		closeListeners(listeners)
+		return err
+	}
+	s.announce(listeners)
+	if ready != nil {
+		ready()
+	}
+	s.serve(ctx, listeners)
+	if metricsSrv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		metricsSrv.Shutdown(sctx)
+		scancel()
+	}
+	s.mem.close()
+	s.log.Info("controller stopped")
+	return nil
+}
+
+// listen opens the listeners of the options (the Listen specs after the
+// Listeners given open): all of them, or none and an error.
+func (s *Server) listen() ([]net.Listener, error) {
+	listeners := slices.Clone(s.o.Listeners)
 	for _, spec := range s.o.Listen {
 		la, err := ParseListen(spec)
 		if err != nil {
-			closeAll()
-			return err
+			closeListeners(listeners)
+			return nil, err
 		}
 		l, err := Listen(la, s.o.TLS)
 		if err != nil {
-			closeAll()
-			return err
+			closeListeners(listeners)
+			return nil, err
 		}
 		listeners = append(listeners, l)
 	}
 	if len(listeners) == 0 {
-		return errors.New("controller: nothing to listen on (give --listen tcp:IP:PORT)")
+		return nil, errors.New("controller: nothing to listen on (give --listen tcp:IP:PORT)")
 	}
-	var metricsSrv *http.Server
-	if s.o.MetricsListen != "" {
-		ap, err := ParseMetricsListen(s.o.MetricsListen)
-		if err != nil {
-			closeAll()
-			return err
-		}
-		ml, err := net.Listen("tcp", ap.String())
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("listening for metrics on %s: %w", ap, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{}))
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		s.metricsAddr = ml.Addr()
-		go metricsSrv.Serve(ml)
+	return listeners, nil
+}
+
+func closeListeners(listeners []net.Listener) {
+	for _, l := range listeners {
+		l.Close()
 	}
+}
+
+// serveMetrics serves Prometheus metrics when MetricsListen asks for it;
+// the server is nil otherwise.
+func (s *Server) serveMetrics() (*http.Server, error) {
+	if s.o.MetricsListen == "" {
+		return nil, nil
+	}
+	ap, err := ParseMetricsListen(s.o.MetricsListen)
+	if err != nil {
+		return nil, err
+	}
+	ml, err := listenTCP(ap.String(), bindRetry)
+	if err != nil {
+		return nil, fmt.Errorf("listening for metrics on %s: %w", ap, err)
+	}
+	// /healthz and /readyz too (NotReady, health.go).
+	srv := health.Server(health.Mux(s.o.Registry, s.NotReady))
+	s.metricsAddr = ml.Addr()
+	go srv.Serve(ml)
+	return srv, nil
+}
+
+// announce records the addresses listened on (Addrs) and logs them, with a
+// warning when no switch of the topology can be served.
+func (s *Server) announce(listeners []net.Listener) {
 	for _, l := range listeners {
 		s.addrs = append(s.addrs, l.Addr())
 	}
-	if len(s.tunHosts) == 0 {
-		s.log.Warn("no managed host of the topology is in controller mode: no switch will be served", zap.String("topology", s.t.Name))
+	st := s.topo()
+	if len(st.tunHosts) == 0 {
+		s.log.Warn("no managed host of the topology is in controller mode: no switch will be served", zap.String("topology", st.t.Name))
 	}
-	fields := []zap.Field{zap.String("topology", s.t.Name), zap.Stringers("listen", s.addrs), zap.Int("switches", len(s.ids))}
+	fields := []zap.Field{zap.String("topology", st.t.Name), zap.Stringers("listen", s.addrs), zap.Int("switches", len(st.ids))}
 	if s.metricsAddr != nil {
 		fields = append(fields, zap.Stringer("metrics", s.metricsAddr))
 	}
 	s.log.Info("controller listening", fields...)
-	if ready != nil {
-		ready()
-	}
+}
 
+// serve runs the expiry loop and an accept loop per listener until ctx
+// ends, then closes the listeners and every session and waits for all of
+// their goroutines.
+func (s *Server) serve(ctx context.Context, listeners []net.Listener) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -286,6 +380,13 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 		defer wg.Done()
 		s.expireLoop(ctx)
 	}()
+	for _, h := range s.hardwareVTEPs() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runHardwareVTEP(ctx, h)
+		}()
+	}
 	for _, l := range listeners {
 		wg.Add(1)
 		go func() {
@@ -294,7 +395,7 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 		}()
 	}
 	<-ctx.Done()
-	closeAll()
+	closeListeners(listeners)
 	s.mu.Lock()
 	open := slices.Collect(maps.Values(s.sessions))
 	s.mu.Unlock()
@@ -302,13 +403,6 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 		sess.close("controller stopping")
 	}
 	wg.Wait()
-	if metricsSrv != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		metricsSrv.Shutdown(sctx)
-		scancel()
-	}
-	s.log.Info("controller stopped")
-	return nil
 }
 
 func (s *Server) acceptLoop(ctx context.Context, l net.Listener, wg *sync.WaitGroup) {
@@ -330,10 +424,14 @@ func (s *Server) acceptLoop(ctx context.Context, l net.Listener, wg *sync.WaitGr
 			continue
 		}
 		delay = 5 * time.Millisecond
+		release, ok := s.admit(nc)
+		if !ok {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.handle(ctx, nc)
+			s.handle(ctx, nc, release)
 		}()
 	}
 }
@@ -342,53 +440,70 @@ func (s *Server) acceptLoop(ctx context.Context, l net.Listener, wg *sync.WaitGr
 // nothing must not hold a goroutine for long.
 const handshakeTimeout = 10 * time.Second
 
-// handle identifies a new connection and serves it until it ends.
-func (s *Server) handle(ctx context.Context, nc net.Conn) {
+// handle identifies a new connection and serves it until it ends; release
+// (admit's) is called once the connection is identified or refused.
+func (s *Server) handle(ctx context.Context, nc net.Conn, release func()) {
+	defer release()
 	remote := nc.RemoteAddr().String()
-	if tc, ok := nc.(*tls.Conn); ok {
+	conn, id, ok := s.identify(ctx, nc, remote)
+	if !ok {
+		return
+	}
+	defer func() { s.met.echoDropped.Add(float64(conn.EchoDropped())) }()
+	sess := newSession(s, id, conn, remote)
+	if !s.claim(ctx, sess) {
+		conn.Close()
+		return
+	}
+	release()
+	sess.run(ctx)
+	s.mu.Lock()
+	if s.sessions[id.dpid] == sess {
+		delete(s.sessions, id.dpid)
+	}
+	s.mu.Unlock()
+}
+
+// identify runs the TLS and OpenFlow handshakes and checks that the
+// datapath ID is one of ours (and, over TLS, that the certificate names its
+// host); ok is false when the connection was refused (and closed).
+func (s *Server) identify(ctx context.Context, nc net.Conn, remote string) (conn *ofconn.Conn, id switchID, ok bool) {
+	if tc, isTLS := nc.(*tls.Conn); isTLS {
 		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
-			s.refuse(0, remote, "tls", fmt.Sprintf("TLS handshake failed: %v", err))
+			s.refuse(0, remote, refusedTLS, fmt.Sprintf("TLS handshake failed: %v", err))
 			nc.Close()
-			return
+			return nil, id, false
 		}
 	}
-	conn := ofconn.NewConn(nc, s.log.With(zap.String("remote", remote)))
+	conn = ofconn.NewConn(nc, s.log.With(zap.String("remote", remote)))
+	conn.SetReplyBudget(s.replyBudget)
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	err := conn.Handshake(hctx)
 	cancel()
 	if err != nil {
 		conn.Close()
-		s.refuse(0, remote, "handshake", fmt.Sprintf("OpenFlow handshake failed: %v", err))
-		return
+		s.refuse(0, remote, refusedHandshake, fmt.Sprintf("OpenFlow handshake failed: %v", err))
+		return nil, id, false
 	}
 	dpid := conn.DatapathID()
-	id, ok := s.ids[dpid]
-	if !ok {
+	st := s.topo()
+	if id, ok = st.ids[dpid]; !ok {
 		conn.Close()
-		if lid, learn := s.learnIDs[dpid]; learn {
-			s.refuse(dpid, remote, "learn-mode", fmt.Sprintf("%s of host %s, which is in learn mode in topology %s", lid.bridge, lid.host.Name, s.t.Name))
+		if lid, learn := st.learnIDs[dpid]; learn {
+			s.refuse(dpid, remote, refusedLearnMode, fmt.Sprintf("%s of host %s, which is in learn mode in topology %s", lid.bridge, lid.host.Name, st.t.Name))
 		} else {
-			s.refuse(dpid, remote, "unknown", fmt.Sprintf("datapath ID is not a switch of topology %s", s.t.Name))
+			s.refuse(dpid, remote, refusedUnknown, fmt.Sprintf("datapath ID is not a switch of topology %s", st.t.Name))
 		}
-		return
+		return nil, id, false
 	}
-	sess := newSession(s, id, conn, remote)
-	s.mu.Lock()
-	old := s.sessions[dpid]
-	s.sessions[dpid] = sess
-	s.mu.Unlock()
-	if old != nil {
-		old.close("replaced by a new connection from the same switch")
+	if !s.checkCertificate(nc, id, remote) {
+		conn.Close()
+		return nil, id, false
 	}
-	sess.run(ctx)
-	s.mu.Lock()
-	if s.sessions[dpid] == sess {
-		delete(s.sessions, dpid)
-	}
-	s.mu.Unlock()
+	return conn, id, true
 }
 
 // refuse logs and counts a connection that gets nothing.
@@ -406,22 +521,13 @@ func (s *Server) refuse(dpid uint64, remote, reason, detail string) {
 		fields = append(fields, zap.String("dpid", fmt.Sprintf("%016x", dpid)))
 	}
 	// A refused switch retries every few seconds for ever: warn once a
-	// minute per switch (or per address, before its identity is known).
+	// minute per switch and reason (or per address, before its identity
+	// is known).
 	who := fmt.Sprintf("%016x", dpid)
 	if host, _, err := net.SplitHostPort(remote); err == nil && dpid == 0 {
 		who = host
 	}
-	s.mu.Lock()
-	last, seen := s.refusedAt[who]
-	quiet := seen && time.Since(last) < time.Minute
-	if !quiet {
-		if len(s.refusedAt) >= 1024 { // bounded, whoever keeps knocking
-			clear(s.refusedAt)
-		}
-		s.refusedAt[who] = time.Now()
-	}
-	s.mu.Unlock()
-	if quiet {
+	if !s.logOnce.allow("refused/"+reason+"/"+who, time.Now()) {
 		s.log.Debug("switch refused again", fields...)
 		return
 	}
@@ -449,10 +555,11 @@ func (s *Server) Refusals() []Refusal {
 // adoptedHost records that host's br-tun took in its flows; once every
 // controller-mode host has, the first reconciles may run.
 func (s *Server) adoptedHost(host string) {
+	tunHosts := s.topo().tunHosts
 	s.mu.Lock()
 	s.adopted[host] = true
 	all := true
-	for _, h := range s.tunHosts {
+	for _, h := range tunHosts {
 		all = all && s.adopted[h]
 	}
 	s.mu.Unlock()
@@ -506,16 +613,17 @@ func (s *Server) changed(ev []Event, when time.Time) {
 			s.log.Debug("MAC "+e.Kind.String(), fields...)
 		}
 	}
+	st := s.topo()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	marked := map[string]bool{}
 	for vni := range vnis {
-		for _, h := range s.vniHosts[vni] {
+		for _, h := range st.vniHosts[vni] {
 			if marked[h] {
 				continue
 			}
 			marked[h] = true
-			if sess := s.sessions[ovsdb.BridgeDatapathID(s.t.Name, h, flows.BridgeTun)]; sess != nil {
+			if sess := s.sessions[topology.BridgeDatapathID(st.t.Name, h, topology.BridgeTun)]; sess != nil {
 				sess.markChanged(when)
 			}
 		}
@@ -526,7 +634,7 @@ func (s *Server) changed(ev []Event, when time.Time) {
 func (s *Server) live(host string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess := s.sessions[ovsdb.BridgeDatapathID(s.t.Name, host, flows.BridgeTun)]
+	sess := s.sessions[topology.BridgeDatapathID(s.topo().t.Name, host, topology.BridgeTun)]
 	return sess != nil && sess.ready.Load()
 }
 

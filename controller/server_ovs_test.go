@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
@@ -25,10 +24,10 @@ func checkFlows(t *testing.T, topo *topology.Topology, hosts []*ovsHost, srv *Se
 	eps, _ := srv.Knowledge().Endpoints()
 	for _, oh := range hosts {
 		wantInt, wantTun := oh.want(t, topo, eps)
-		if got := oh.dump(t, ovsdb.BridgeInt); !slices.Equal(got, wantInt) {
+		if got := oh.dump(t, topology.BridgeInt); !slices.Equal(got, wantInt) {
 			t.Errorf("%s br-int:\n got %q\nwant %q", oh.h.Name, got, wantInt)
 		}
-		if got := oh.dump(t, ovsdb.BridgeTun); !slices.Equal(got, wantTun) {
+		if got := oh.dump(t, topology.BridgeTun); !slices.Equal(got, wantTun) {
 			t.Errorf("%s br-tun differs:\n%s", oh.h.Name, lineDiff(wantTun, got))
 		}
 	}
@@ -144,10 +143,10 @@ func TestControllerOVS(t *testing.T) {
 		t.Logf("learned %s after %s (ping start), every switch committed after %s", vmMAC, learnedAt, time.Since(start))
 		checkFlows(t, topo, hosts, srv.Server)
 		for _, oh := range []*ovsHost{h1, h3} {
-			if got := oh.dump(t, ovsdb.BridgeTun, "table=20"); !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "dl_dst="+vmMAC) }) {
+			if got := oh.dump(t, topology.BridgeTun, "table=20"); !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "dl_dst="+vmMAC) }) {
 				t.Errorf("%s table 20 has no entry for %s: %q", oh.h.Name, vmMAC, got)
 			}
-			if got := oh.dump(t, ovsdb.BridgeTun, "table=3"); !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "arp_tpa=10.1.0.2") }) {
+			if got := oh.dump(t, topology.BridgeTun, "table=3"); !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "arp_tpa=10.1.0.2") }) {
 				t.Errorf("%s has no ARP responder for the learned 10.1.0.2: %q", oh.h.Name, got)
 			}
 		}
@@ -213,7 +212,7 @@ func TestControllerOVS(t *testing.T) {
 		eventually(t, 10*time.Second, "move pushed", func() bool { return srv.synced(v, nSwitches) })
 		checkFlows(t, topo, hosts, srv.Server)
 		port := fmt.Sprintf("output:%d", h1.alloc.TunnelOFPort["h3"])
-		if got := h1.dump(t, ovsdb.BridgeTun, "table=20,dl_dst="+vmMAC); len(got) != 1 || !strings.Contains(got[0], port) {
+		if got := h1.dump(t, topology.BridgeTun, "table=20,dl_dst="+vmMAC); len(got) != 1 || !strings.Contains(got[0], port) {
 			t.Errorf("h1's entry for the moved MAC: %q, want one to %s", got, port)
 		}
 	})
@@ -324,7 +323,7 @@ func TestControllerOVS(t *testing.T) {
 		took := eventually(t, 5*time.Second, "h1 and h2 synced while h3 is frozen", func() bool {
 			n := 0
 			for _, st := range srv.Switches() {
-				if st.Bridge == ovsdb.BridgeTun && st.Host != "h3" && st.SyncedVersion >= v {
+				if st.Bridge == topology.BridgeTun && st.Host != "h3" && st.SyncedVersion >= v {
 					n++
 				}
 			}
@@ -363,7 +362,7 @@ func TestControllerOVS(t *testing.T) {
 		eventually(t, 10*time.Second, "expiry pushed", func() bool { return srv.synced(v, nSwitches) })
 		checkFlows(t, topo, hosts, srv.Server)
 		for _, oh := range hosts {
-			for _, l := range oh.dump(t, ovsdb.BridgeTun) {
+			for _, l := range oh.dump(t, topology.BridgeTun) {
 				if strings.Contains(l, "02:00:00:00:10:") || strings.Contains(l, "02:00:00:00:30:") || strings.Contains(l, vmMAC) {
 					t.Errorf("%s still has a flow for a forgotten MAC: %s", oh.h.Name, l)
 				}
@@ -409,16 +408,25 @@ func TestControllerWaitsForAdvertisement(t *testing.T) {
 		}
 		return n == 5
 	})
-	if got := h1.dump(t, ovsdb.BridgeTun); len(got) != 0 {
+	if got := h1.dump(t, topology.BridgeTun); len(got) != 0 {
 		t.Fatalf("h1 br-tun got flows without an advertisement: %q", got)
+	}
+	// A controller that never read h1's VLANs cannot rebuild them: h1 is
+	// counted as not ready until apply advertises.
+	if v, _ := metricValue(t, srv.Server, "switches_not_ready"); v != 1 {
+		t.Errorf("switches_not_ready = %v while h1 waits, want 1", v)
 	}
 	h1.advertise(t)
 	eventually(t, 20*time.Second, "h1 synced after apply", func() bool { return srv.synced(0, 6) })
 	checkFlows(t, topo, hosts, srv.Server)
+	if v, _ := metricValue(t, srv.Server, "switches_not_ready"); v != 0 {
+		t.Errorf("switches_not_ready = %v once h1 is served, want 0", v)
+	}
 }
 
 // TestFlowsCompiledForControllerMode guards the assumption the controller's
-// packet-in filter relies on: table 1's report flows carry CookieOwned.
+// packet-in filter relies on: the report flows, in table 1 and (for
+// unmanaged peers' tunnels) table 2, carry CookieOwned.
 func TestFlowsCompiledForControllerMode(t *testing.T) {
 	topo := parseTopo(t, testTopo)
 	h := topo.Host("h1")
@@ -432,8 +440,8 @@ func TestFlowsCompiledForControllerMode(t *testing.T) {
 		for _, a := range f.Actions {
 			if _, ok := a.(flows.Controller); ok {
 				n++
-				if f.Table != flows.TableFromPort || f.Cookie&flows.CookieOwnerMask != flows.CookieOwned {
-					t.Errorf("report flow outside table 1 or CookieOwned: %s", f)
+				if f.Table != flows.TableFromPort && f.Table != flows.TableFromTun || f.Cookie&flows.CookieOwnerMask != flows.CookieOwned {
+					t.Errorf("report flow outside tables 1 and 2 or CookieOwned: %s", f)
 				}
 			}
 		}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -49,6 +46,12 @@ type session struct {
 	bucket *tokenBucket
 	dirty  chan struct{} // capacity 1: the coalesced "reconcile again"
 	ready  atomic.Bool   // br-tun: adopted and reading activity
+	// notReady: br-tun is held back for want of its allocation (counted
+	// in the switches_not_ready gauge while set).
+	notReady atomic.Bool
+	// queued: waiting for a full-reconcile slot (fullSlots); the
+	// keepalive does not count those waits against the switch.
+	queued atomic.Bool
 
 	closeReason atomic.Value // string
 	lastWarn    string       // the last reconcile error logged at warn level
@@ -83,7 +86,7 @@ func newSession(srv *Server, id switchID, conn *ofconn.Conn, remote string) *ses
 	}
 }
 
-func (s *session) tun() bool { return s.id.bridge == flows.BridgeTun }
+func (s *session) tun() bool { return s.id.bridge == topology.BridgeTun }
 
 // close ends the connection, recording why (the first reason wins).
 func (s *session) close(reason string) {
@@ -129,6 +132,7 @@ func (s *session) run(ctx context.Context) {
 	s.log.Info("switch connected")
 	defer func() {
 		m.connected.WithLabelValues(s.id.bridge).Dec()
+		s.setNotReady(false)
 		reason := "connection closed"
 		if r, ok := s.closeReason.Load().(string); ok {
 			reason = r
@@ -164,6 +168,12 @@ func (s *session) run(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	s.reconcileLoop(ctx)
+}
+
+// reconcileLoop reconciles at once, then whenever the switch is marked dirty,
+// after a failure (with backoff) and every AgeInterval, until ctx ends.
+func (s *session) reconcileLoop(ctx context.Context) {
 	s.markDirty(time.Now())
 	tick := time.NewTicker(s.srv.o.AgeInterval)
 	defer tick.Stop()
@@ -209,24 +219,31 @@ func (s *session) run(ctx context.Context) {
 }
 
 // setup reads br-tun's allocation and adopts the flows a previous controller
-// left, retrying with backoff while the advertisement is missing. It returns
-// false when the connection or ctx ended first.
+// left, retrying with backoff while the advertisement is missing. A switch
+// held back is a warning once (again only if the reason changes), not one
+// per retry. It returns false when the connection or ctx ended first.
 func (s *session) setup(ctx context.Context) bool {
 	backoff := retryMin
-	warned := false
+	start := time.Now()
+	warned := ""
 	for {
-		err := s.refreshAlloc(ctx)
+		err := s.setupOnce(ctx)
 		if err == nil {
-			err = s.adopt(ctx)
-		}
-		if err == nil {
+			if warned != "" {
+				s.log.Info("switch ready", zap.Duration("after", time.Since(start)))
+			}
 			s.ready.Store(true)
 			s.srv.adoptedHost(s.id.host.Name)
 			return true
 		}
-		if !warned || !errors.Is(err, errNoAdvertisement) {
-			s.log.Warn("switch not ready, retrying", zap.Error(err))
-			warned = true
+		if ctx.Err() != nil || s.conn.Err() != nil {
+			return false
+		}
+		if msg := err.Error(); msg != warned {
+			s.log.Warn("switch not ready, retrying until it is", zap.Error(err))
+			warned = msg
+		} else {
+			s.log.Debug("switch still not ready", zap.Error(err))
 		}
 		select {
 		case <-time.After(backoff):
@@ -237,9 +254,26 @@ func (s *session) setup(ctx context.Context) bool {
 	}
 }
 
+// setupOnce reads the allocation and adopts, holding a full-reconcile slot:
+// adopting dumps the whole switch too.
+func (s *session) setupOnce(ctx context.Context) error {
+	release, err := s.srv.full.acquire(ctx, &s.queued)
+	if err != nil {
+		return fmt.Errorf("waiting for a full reconcile slot: %w", err)
+	}
+	defer release()
+	if err := s.refreshAlloc(ctx); err != nil {
+		return err
+	}
+	return s.adopt(ctx)
+}
+
 // refreshAlloc reads the host's allocation back from br-tun: local VLANs
 // from the advertisement flows, tunnel ports from the port descriptions.
 func (s *session) refreshAlloc(ctx context.Context) error {
+	if err := s.checkServed(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.srv.o.ReconcileTimeout)
 	defer cancel()
 	adv, err := s.sw.Dump(ctx, flows.CookieAllocation, flows.CookieOwnerMask)
@@ -250,31 +284,32 @@ func (s *session) refreshAlloc(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	alloc := topology.Allocation{LocalVLAN: flows.LocalVLANsFromFlows(adv), TunnelOFPort: map[string]uint32{}}
+	byName := make(map[string]uint32, len(ports))
 	for _, p := range ports {
-		if peer, ok := strings.CutPrefix(p.Name, ovsdb.TunnelPortPrefix); ok && p.No >= topology.FirstTunnelOFPort && p.No <= topology.LastTunnelOFPort {
-			alloc.TunnelOFPort[peer] = p.No
-		}
+		byName[p.Name] = p.No
 	}
-	if len(alloc.LocalVLAN) == 0 {
+	alloc := flows.AllocationFromFlows(adv, byName)
+	if t, h := s.topo(); len(alloc.LocalVLAN) == 0 && len(t.NetworksOn(h)) > 0 {
 		// A switch that lost every flow (ovs-vswitchd restarted) lost the
 		// advertisement too. The local VLANs live on in OVSDB (the ports'
 		// tags), so the ones read before are still right: put them back
-		// rather than wait for the next apply.
-		if last, ok := s.srv.lastAlloc(s.id.host.Name); ok && len(last.LocalVLAN) > 0 {
-			res, err := s.sw.Reconcile(ctx, flows.CompileAllocation(last), flows.CookieAllocation, flows.CookieOwnerMask)
-			if err != nil {
-				return fmt.Errorf("restoring the allocation advertisement: %w", err)
+		// rather than wait for the next apply (realloc.go).
+		vlans, err := s.rebuildVLANs(ctx, byName)
+		if err != nil {
+			if errors.Is(err, errNoAdvertisement) {
+				s.setNotReady(true)
 			}
-			s.countSent(res)
-			s.log.Info("restored the allocation advertisement the switch had lost", zap.Int("networks", len(last.LocalVLAN)))
-			alloc.LocalVLAN = maps.Clone(last.LocalVLAN)
+			return err
 		}
+		alloc.LocalVLAN = vlans
 	}
 	if err := s.checkAlloc(alloc); err != nil {
+		s.setNotReady(true)
 		return err
 	}
+	s.setNotReady(false)
 	s.srv.rememberAlloc(s.id.host.Name, alloc)
+	s.srv.mem.keep(s.id.host.Name, alloc.LocalVLAN, time.Now())
 	vlanVNI := make(map[uint16]uint32, len(alloc.LocalVLAN))
 	for vni, vlan := range alloc.LocalVLAN {
 		vlanVNI[vlan] = vni
@@ -290,19 +325,8 @@ func (s *session) refreshAlloc(ctx context.Context) error {
 
 // checkAlloc reports what the topology needs that alloc lacks.
 func (s *session) checkAlloc(alloc topology.Allocation) error {
-	var missing []string
-	t, h := s.srv.t, s.id.host
-	for _, n := range t.NetworksOn(h) {
-		if _, ok := alloc.LocalVLAN[n.VNI]; !ok {
-			missing = append(missing, fmt.Sprintf("local VLAN of VNI %d", n.VNI))
-		}
-	}
-	for _, p := range t.Peers(h) {
-		if _, ok := alloc.TunnelOFPort[p.Name]; !ok {
-			missing = append(missing, "port "+ovsdb.TunnelPortName(p.Name))
-		}
-	}
-	if len(missing) > 0 {
+	t, h := s.topo()
+	if missing := flows.AllocationLacks(t, h, alloc); len(missing) > 0 {
 		return fmt.Errorf("%w (lacks %s)", errNoAdvertisement, strings.Join(missing, ", "))
 	}
 	return nil
@@ -324,17 +348,21 @@ func (s *session) adopt(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the flows to adopt: %w", err)
 	}
-	alloc, vlanVNI := s.currentAlloc()
-	local, localIPs, remote := adoptable(fl, alloc, vlanVNI)
-	// Only controller-mode hosts report and age their MACs: an entry
-	// towards any other host is declared (and known) or stale.
-	remote = slices.DeleteFunc(remote, func(e flows.Endpoint) bool { return !slices.Contains(s.srv.tunHosts, e.Host) })
-	// The host's own (MAC, IP) pairs come as endpoints of this host.
-	for _, e := range localIPs {
-		e.Host = s.id.host.Name
-		remote = append(remote, e)
-	}
-	ev := s.srv.know.Adopt(s.id.host.Name, local, remote, time.Now())
+	alloc, _ := s.currentAlloc()
+	host := s.id.host.Name
+	local, remote := adoptable(flows.EndpointsFromFlows(fl, host, alloc), host)
+	// Only controller-mode hosts report and age their MACs, and table 2
+	// reports those of unmanaged peers: an entry towards any other host is
+	// declared (and known) or stale.
+	remote = slices.DeleteFunc(remote, func(e flows.Endpoint) bool {
+		if e.Host == host || slices.Contains(s.srv.topo().tunHosts, e.Host) {
+			return false
+		}
+		t, _ := s.topo()
+		h := t.Host(e.Host)
+		return h == nil || h.Managed
+	})
+	ev := s.srv.know.Adopt(host, local, remote, time.Now())
 	if len(ev) > 0 {
 		s.log.Info("adopted what the switch held", zap.Int("changes", len(ev)), zap.Int("local_macs", len(local)), zap.Int("remote_macs", len(remote)))
 	}
@@ -342,124 +370,105 @@ func (s *session) adopt(ctx context.Context) error {
 	return nil
 }
 
-// adoptable reads endpoints out of controller flows (CompileEndpoints'
-// output): the MACs of known-source flows (local), the (MAC, IP) pairs of
-// known-ARP flows (localIPs) and, per unicast entry, the MAC, the peer its
-// tunnel port leads to and the IPs of its ARP responders (remote).
-func adoptable(fl []flows.Flow, alloc topology.Allocation, vlanVNI map[uint16]uint32) (local []MACKey, localIPs, remote []flows.Endpoint) {
-	portPeer := map[uint32]string{}
-	for peer, p := range alloc.TunnelOFPort {
-		portPeer[p] = peer
-	}
-	seen := map[MACKey]bool{}
-	byKey := map[MACKey]int{}
-	ips := map[MACKey][]flows.Flow{}
-	for _, f := range fl {
-		if !f.Match.HasVLAN {
+// adoptable splits the endpoints read back from host's flows
+// (flows.EndpointsFromFlows) into what Knowledge.Adopt takes: the keys of
+// the host's own MACs (local), and the endpoints on peers plus the host's
+// own (MAC, IP) pairs (remote).
+func adoptable(eps []flows.Endpoint, host string) (local []MACKey, remote []flows.Endpoint) {
+	for _, e := range eps {
+		if e.Host != host {
+			remote = append(remote, e)
 			continue
 		}
-		vni, ok := vlanVNI[f.Match.VLAN]
-		if !ok {
-			continue
+		if k, ok := KeyOf(e.VNI, e.MAC); ok {
+			local = append(local, k)
 		}
-		switch {
-		case f.Table == flows.TableFromPort && f.Priority == flows.PriorityKnownSource && f.Match.EthSrc != nil:
-			if k, ok := KeyOf(vni, f.Match.EthSrc); ok && !seen[k] {
-				seen[k] = true
-				local = append(local, k)
-			}
-		case f.Table == flows.TableUnicast && f.Priority == flows.PriorityInstalled && f.Match.EthDst != nil && f.Match.EthDstMask == nil:
-			k, ok := KeyOf(vni, f.Match.EthDst)
-			if !ok {
-				continue
-			}
-			for _, a := range f.Actions {
-				if o, isOut := a.(flows.Output); isOut {
-					if peer, known := portPeer[o.Port]; known {
-						if _, dup := byKey[k]; !dup {
-							byKey[k] = len(remote)
-							remote = append(remote, flows.Endpoint{VNI: vni, MAC: k.HardwareAddr(), Host: peer})
-						}
-					}
-				}
-			}
-		case f.Table == flows.TableFromPort && f.Priority == flows.PriorityKnownARP && f.Match.EthSrc != nil && f.Match.ArpSPA.IsValid():
-			localIPs = append(localIPs, flows.Endpoint{VNI: vni, MAC: f.Match.EthSrc, IPs: []netip.Addr{f.Match.ArpSPA}})
-		case f.Table == flows.TableARP && f.Priority == flows.PriorityARP:
-			for _, a := range f.Actions {
-				if se, ok := a.(flows.SetEthSrc); ok {
-					if k, ok := KeyOf(vni, se.MAC); ok {
-						ips[k] = append(ips[k], f)
-					}
-				}
-			}
+		if len(e.IPs) > 0 {
+			remote = append(remote, e)
 		}
 	}
-	for k, fs := range ips {
-		i, ok := byKey[k]
-		if !ok {
-			continue
-		}
-		for _, f := range fs {
-			for _, a := range f.Actions {
-				if sp, ok := a.(flows.SetARPSPA); ok && sp.IP == f.Match.ArpTPA {
-					remote[i].IPs = append(remote[i].IPs, sp.IP)
-				}
-			}
-		}
-	}
-	return local, localIPs, remote
+	return local, remote
 }
 
 // reconcile makes the switch's flows what the topology and the knowledge
-// say, in one bundle.
+// say, in one bundle: incrementally when only the knowledge changed since a
+// reconcile that left a cache, in full otherwise or when the incremental
+// update cannot be sure of its answer.
+//
+// A full reconcile waits for a slot (fullSlots) first; ReconcileTimeout
+// counts from when it has one.
 func (s *session) reconcile(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.srv.o.ReconcileTimeout)
-	defer cancel()
-	s.mu.Lock()
-	pending := s.pendingSince
-	fast := s.knowPending && !s.fullPending && s.cache != nil
-	s.pendingSince, s.knowPending, s.fullPending = time.Time{}, false, false
-	s.mu.Unlock()
-	restore := func() {
-		if pending.IsZero() {
-			return
-		}
-		s.mu.Lock()
-		if s.pendingSince.IsZero() || pending.Before(s.pendingSince) {
-			s.pendingSince = pending
-		}
-		s.mu.Unlock()
-	}
-
-	m, host, br := s.srv.met, s.id.host.Name, s.id.bridge
+	pending, fast := s.takePending()
 	if fast {
-		fr, err := s.incremental(ctx)
-		if err == nil {
-			s.countSent(fr.Result)
-			s.mu.Lock()
-			s.state.LastError = ""
-			s.state.Synced, s.state.SyncedVersion, s.state.Flows = true, fr.version, fr.flows
-			s.mu.Unlock()
-			s.lastWarn = ""
-			m.reconciles.WithLabelValues(br).Observe(fr.Duration.Seconds())
-			m.flows.WithLabelValues(host, br).Set(float64(fr.flows))
-			if !pending.IsZero() {
-				m.convergence.WithLabelValues(br).Observe(time.Since(pending).Seconds())
-			}
-			if fr.FlowMods > 0 {
-				s.log.Debug("flows updated", zap.Int("added", fr.Added), zap.Int("modified", fr.Modified),
-					zap.Int("deleted", fr.Deleted), zap.Int("flows", fr.flows), zap.Duration("took", fr.Duration))
-			}
-			return nil
-		}
-		if ctx.Err() != nil || s.conn.Err() != nil {
-			s.cache = nil
-			restore()
+		fctx, cancel := context.WithTimeout(ctx, s.srv.o.ReconcileTimeout)
+		done, err := s.reconcileFast(fctx, pending)
+		cancel()
+		if done {
 			return err
 		}
-		s.log.Debug("incremental update not possible, reconciling in full", zap.Error(err))
 	}
+	release, err := s.srv.full.acquire(ctx, &s.queued)
+	if err != nil {
+		s.restorePending(pending)
+		return fmt.Errorf("waiting for a full reconcile slot: %w", err)
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, s.srv.o.ReconcileTimeout)
+	defer cancel()
+	return s.reconcileFull(ctx, pending)
+}
+
+// takePending clears the marks a reconcile is about to carry out: when the
+// oldest change not yet reconciled happened, and whether an incremental
+// update may do.
+func (s *session) takePending() (pending time.Time, fast bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pending = s.pendingSince
+	fast = s.knowPending && !s.fullPending && s.cache != nil
+	s.pendingSince, s.knowPending, s.fullPending = time.Time{}, false, false
+	return pending, fast
+}
+
+// restorePending puts back the time of a change a failed reconcile did not
+// carry out, so that the convergence metric still counts from it.
+func (s *session) restorePending(pending time.Time) {
+	if pending.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	if s.pendingSince.IsZero() || pending.Before(s.pendingSince) {
+		s.pendingSince = pending
+	}
+	s.mu.Unlock()
+}
+
+// reconcileFast tries the incremental update. done is false when a full
+// reconcile must follow: the update was not possible, but the connection
+// and ctx are fine.
+func (s *session) reconcileFast(ctx context.Context, pending time.Time) (done bool, err error) {
+	fr, err := s.incremental(ctx)
+	if err == nil {
+		s.countSent(fr.Result)
+		s.synced(fr.Result, fr.version, fr.flows, pending)
+		if fr.FlowMods > 0 {
+			s.log.Debug("flows updated", zap.Int("added", fr.Added), zap.Int("modified", fr.Modified),
+				zap.Int("deleted", fr.Deleted), zap.Int("flows", fr.flows), zap.Duration("took", fr.Duration))
+		}
+		return true, nil
+	}
+	if ctx.Err() != nil || s.conn.Err() != nil {
+		s.cache = nil
+		s.restorePending(pending)
+		return true, err
+	}
+	s.log.Debug("incremental update not possible, reconciling in full", zap.Error(err))
+	return false, nil
+}
+
+// reconcileFull compiles the switch's flows and reconciles them against a
+// dump; on success the cache it built makes the next update incremental.
+func (s *session) reconcileFull(ctx context.Context, pending time.Time) error {
 	s.cache = nil
 	desired, cookie, mask, version, err := s.desired(ctx)
 	var res openflow.Result
@@ -471,35 +480,11 @@ func (s *session) reconcile(ctx context.Context) error {
 	}
 	s.nextCache = nil
 	s.countSent(res)
-	s.mu.Lock()
 	if err != nil {
-		s.state.LastError = err.Error()
-	} else {
-		s.state.LastError = ""
-		s.state.Synced, s.state.SyncedVersion, s.state.Flows = true, version, len(desired)
-	}
-	s.mu.Unlock()
-	if err != nil {
-		restore()
-		m.reconErrors.WithLabelValues(host, br).Inc()
-		if ctx.Err() == nil && s.conn.Err() == nil {
-			// The same failure again (an advertisement still missing) is
-			// only worth a debug line.
-			if msg := err.Error(); msg != s.lastWarn {
-				s.lastWarn = msg
-				s.log.Warn("reconcile failed, retrying", zap.Error(err))
-			} else {
-				s.log.Debug("reconcile failed again", zap.Error(err))
-			}
-		}
+		s.failed(ctx, err, pending)
 		return err
 	}
-	s.lastWarn = ""
-	m.reconciles.WithLabelValues(br).Observe(res.Duration.Seconds())
-	m.flows.WithLabelValues(host, br).Set(float64(len(desired)))
-	if !pending.IsZero() {
-		m.convergence.WithLabelValues(br).Observe(time.Since(pending).Seconds())
-	}
+	s.synced(res, version, len(desired), pending)
 	if res.FlowMods > 0 {
 		s.log.Info("flows reconciled", zap.Int("added", res.Added), zap.Int("modified", res.Modified),
 			zap.Int("deleted", res.Deleted), zap.Int("flows", len(desired)), zap.Duration("took", res.Duration))
@@ -507,10 +492,50 @@ func (s *session) reconcile(ctx context.Context) error {
 	return nil
 }
 
+// synced records a successful reconcile that left the switch at knowledge
+// version with n flows: the switch's state and the metrics.
+func (s *session) synced(res openflow.Result, version uint64, n int, pending time.Time) {
+	s.mu.Lock()
+	s.state.LastError = ""
+	s.state.Synced, s.state.SyncedVersion, s.state.Flows = true, version, n
+	s.mu.Unlock()
+	s.lastWarn = ""
+	m := s.srv.met
+	m.reconciles.WithLabelValues(s.id.bridge).Observe(res.Duration.Seconds())
+	m.flows.WithLabelValues(s.id.host.Name, s.id.bridge).Set(float64(n))
+	if !pending.IsZero() {
+		m.convergence.WithLabelValues(s.id.bridge).Observe(time.Since(pending).Seconds())
+	}
+}
+
+// failed records a failed full reconcile. While the connection lives the
+// error is logged, at warn level only when it differs from the last one: the
+// same failure again (an advertisement still missing) is only worth a
+// debug line.
+func (s *session) failed(ctx context.Context, err error, pending time.Time) {
+	s.mu.Lock()
+	s.state.LastError = err.Error()
+	s.mu.Unlock()
+	s.restorePending(pending)
+	s.srv.met.reconErrors.WithLabelValues(s.id.host.Name, s.id.bridge).Inc()
+	if ctx.Err() != nil || s.conn.Err() != nil {
+		return
+	}
+	if msg := err.Error(); msg != s.lastWarn {
+		s.lastWarn = msg
+		s.log.Warn("reconcile failed, retrying", zap.Error(err))
+	} else {
+		s.log.Debug("reconcile failed again", zap.Error(err))
+	}
+}
+
 // desired computes the switch's flows and the cookie range they own.
 func (s *session) desired(ctx context.Context) (fl []flows.Flow, cookie, mask uint64, version uint64, err error) {
-	t, h := s.srv.t, s.id.host
+	t, h := s.topo()
 	if !s.tun() {
+		if err := s.checkServed(); err != nil {
+			return nil, 0, 0, 0, err
+		}
 		// br-int's flows do not depend on the allocation; any complete
 		// one compiles them.
 		alloc, err := t.Allocate(h, topology.Allocation{})
@@ -539,8 +564,13 @@ func (s *session) desired(ctx context.Context) (fl []flows.Flow, cookie, mask ui
 	if !ok {
 		cache, epFlows = nil, flows.CompileEndpoints(t, h, alloc, eps)
 	}
-	s.nextCache = cache
 	fl = append(prog.Tun, epFlows...)
+	// Compile checked its own flows; this checks the endpoints' too. A
+	// violation is a bug: better no reconcile than a broken pipeline.
+	if err := flows.Validate(fl); err != nil {
+		return nil, 0, 0, 0, fmt.Errorf("checking the flows of host %s: %w", h.Name, err)
+	}
+	s.nextCache = cache
 	return fl, flows.CookieOwned, flows.ControllerReconcileMask, version, nil
 }
 
@@ -571,27 +601,38 @@ func (s *session) readActivity(ctx context.Context) error {
 }
 
 // keepalive sends echo requests; a switch that misses EchoMisses in a row
-// is disconnected (it reconnects by itself if it is alive).
+// is disconnected (it reconnects by itself if it is alive). Any message from
+// the switch proves it alive, not only an echo reply: a busy controller
+// reads replies late, and must not drop a switch for its own delay. Nor
+// does a miss count while the session waits for a full-reconcile slot.
 func (s *session) keepalive(ctx context.Context) {
 	interval := s.srv.o.EchoInterval
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	misses := 0
+	heard := func() bool { return time.Since(s.conn.LastRead()) < interval }
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		if heard() {
+			misses = 0
+			continue
+		}
 		ectx, cancel := context.WithTimeout(ctx, interval)
 		err := s.conn.Echo(ectx)
 		cancel()
-		if err == nil {
+		if err == nil || heard() {
 			misses = 0
 			continue
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if s.queued.Load() {
+			continue
 		}
 		misses++
 		s.log.Debug("echo request unanswered", zap.Int("misses", misses), zap.Error(err))
@@ -614,15 +655,17 @@ func (s *session) readAsync() {
 		case ofconn.TypePacketIn:
 			s.packetIn(msg)
 		case ofconn.TypePortStatus:
-			if ps, ok := msg.Parsed.(*ofconn.PortStatus); ok && strings.HasPrefix(ps.Port.Name, ovsdb.TunnelPortPrefix) && s.ready.Load() {
+			if ps, ok := msg.Parsed.(*ofconn.PortStatus); ok && strings.HasPrefix(ps.Port.Name, topology.TunnelPortPrefix) && s.ready.Load() {
 				s.markDirty(time.Now())
 			}
 		}
 	}
 }
 
-// packetIn learns from a report of an unknown local source (table 1's
-// CONTROLLER action on a frame from the patch port).
+// packetIn learns from a report of an unknown source, or of ARP or neighbour
+// discovery announcing an unknown (MAC, IP) pair: table 1's CONTROLLER
+// action on a frame from the patch port, or table 2's on a frame from an
+// unmanaged peer's tunnel (that peer has no switch to report its own).
 func (s *session) packetIn(msg ofconn.Message) {
 	now := time.Now()
 	host := s.id.host.Name
@@ -632,8 +675,8 @@ func (s *session) packetIn(msg ofconn.Message) {
 		count(resultMalformed)
 		return
 	}
-	if port, ok := pi.InPort(); pi.Reason != 1 || pi.TableID != flows.TableFromPort || !ok || port != topology.PatchOFPort ||
-		pi.Cookie&flows.CookieOwnerMask != flows.CookieOwned {
+	where, ok := s.sourceHost(pi)
+	if !ok || pi.Reason != 1 || pi.Cookie&flows.CookieOwnerMask != flows.CookieOwned {
 		count(resultIgnored)
 		return
 	}
@@ -663,9 +706,9 @@ func (s *session) packetIn(msg ofconn.Message) {
 	}
 	ip, _ := f.SenderIP()
 	key, _ := KeyOf(vni, f.Src)
-	ev, err := s.srv.know.Observe(key, host, ip, now)
+	ev, err := s.srv.know.Observe(key, where, ip, now)
 	if err != nil {
-		count(resultFull)
+		count(s.srv.observeRefused(err, now))
 		return
 	}
 	result := resultRefreshed
@@ -679,6 +722,29 @@ func (s *session) packetIn(msg ofconn.Message) {
 	}
 	count(result)
 	s.srv.changed(ev, now)
+}
+
+// sourceHost is the host the reported frame's source is on: this one for
+// table 1's reports (from the patch port), the unmanaged peer behind the
+// tunnel port for table 2's; ok is false for anything else.
+func (s *session) sourceHost(pi *ofconn.PacketIn) (host string, ok bool) {
+	port, ok := pi.InPort()
+	switch {
+	case !ok:
+		return "", false
+	case pi.TableID == flows.TableFromPort:
+		return s.id.host.Name, port == topology.PatchOFPort
+	case pi.TableID == flows.TableFromTun:
+		alloc, _ := s.currentAlloc()
+		for peer, p := range alloc.TunnelOFPort {
+			if p == port {
+				t, _ := s.topo()
+				h := t.Host(peer)
+				return peer, h != nil && !h.Managed
+			}
+		}
+	}
+	return "", false
 }
 
 // countSent adds what a reconcile sent to the server's, the metrics' and the

@@ -63,17 +63,44 @@ type SetARPSHA struct{ MAC net.HardwareAddr }
 // SetARPSPA rewrites the ARP sender protocol address.
 type SetARPSPA struct{ IP netip.Addr }
 
+// SetIPv6Src rewrites the IPv6 source address.
+type SetIPv6Src struct{ IP netip.Addr }
+
+// SetICMPv6Type rewrites the ICMPv6 type (135 -> 136 turns a neighbour
+// solicitation into an advertisement).
+type SetICMPv6Type struct{ Type uint8 }
+
+// SetNDReserved rewrites the 32 bits after an ND message's checksum: an
+// advertisement's R, S and O flags (NDFlagSolicited|NDFlagOverride).
+type SetNDReserved struct{ Value uint32 }
+
+// SetNDOptionsType rewrites the type of an ND message's first option:
+// NDOptionTLL makes a solicitation's source link-layer address option a
+// target link-layer address option.
+type SetNDOptionsType struct{ Type uint8 }
+
+// Values of SetNDReserved and SetNDOptionsType.
+const (
+	NDFlagRouter    uint32 = 1 << 31
+	NDFlagSolicited uint32 = 1 << 30
+	NDFlagOverride  uint32 = 1 << 29
+	NDOptionTLL     uint8  = 2
+)
+
 // Field is a whole packet field that Move copies, named as ovs-ofctl names it.
 type Field string
 
 // Fields Move can copy.
 const (
-	FieldEthSrc Field = "NXM_OF_ETH_SRC"
-	FieldEthDst Field = "NXM_OF_ETH_DST"
-	FieldARPSHA Field = "NXM_NX_ARP_SHA"
-	FieldARPTHA Field = "NXM_NX_ARP_THA"
-	FieldARPSPA Field = "NXM_OF_ARP_SPA"
-	FieldARPTPA Field = "NXM_OF_ARP_TPA"
+	FieldEthSrc  Field = "NXM_OF_ETH_SRC"
+	FieldEthDst  Field = "NXM_OF_ETH_DST"
+	FieldARPSHA  Field = "NXM_NX_ARP_SHA"
+	FieldARPTHA  Field = "NXM_NX_ARP_THA"
+	FieldARPSPA  Field = "NXM_OF_ARP_SPA"
+	FieldARPTPA  Field = "NXM_OF_ARP_TPA"
+	FieldIPv6Src Field = "NXM_NX_IPV6_SRC"
+	FieldIPv6Dst Field = "NXM_NX_IPV6_DST"
+	FieldNDTLL   Field = "NXM_NX_ND_TLL"
 )
 
 // Move copies one whole field into another of the same width.
@@ -91,19 +118,23 @@ type Learn struct {
 	Cookie      uint64
 }
 
-func (Output) isAction()     {}
-func (Controller) isAction() {}
-func (GotoTable) isAction()  {}
-func (PushVLAN) isAction()   {}
-func (PopVLAN) isAction()    {}
-func (SetVLANVID) isAction() {}
-func (SetTunID) isAction()   {}
-func (SetEthSrc) isAction()  {}
-func (SetARPOp) isAction()   {}
-func (SetARPSHA) isAction()  {}
-func (SetARPSPA) isAction()  {}
-func (Move) isAction()       {}
-func (Learn) isAction()      {}
+func (Output) isAction()           {}
+func (Controller) isAction()       {}
+func (GotoTable) isAction()        {}
+func (PushVLAN) isAction()         {}
+func (PopVLAN) isAction()          {}
+func (SetVLANVID) isAction()       {}
+func (SetTunID) isAction()         {}
+func (SetEthSrc) isAction()        {}
+func (SetARPOp) isAction()         {}
+func (SetARPSHA) isAction()        {}
+func (SetARPSPA) isAction()        {}
+func (Move) isAction()             {}
+func (SetIPv6Src) isAction()       {}
+func (SetICMPv6Type) isAction()    {}
+func (SetNDReserved) isAction()    {}
+func (SetNDOptionsType) isAction() {}
+func (Learn) isAction()            {}
 
 func (a Output) String() string {
 	switch a.Port {
@@ -124,12 +155,22 @@ func (PopVLAN) String() string      { return "pop_vlan" }
 func (a SetVLANVID) String() string {
 	return "set_field:" + strconv.Itoa(int(0x1000|a.VID)) + "->vlan_vid"
 }
-func (a SetTunID) String() string  { return "set_field:" + hex(a.ID) + "->tun_id" }
-func (a SetEthSrc) String() string { return fmt.Sprintf("set_field:%s->eth_src", a.MAC) }
-func (a SetARPOp) String() string  { return fmt.Sprintf("set_field:%d->arp_op", a.Op) }
-func (a SetARPSHA) String() string { return fmt.Sprintf("set_field:%s->arp_sha", a.MAC) }
-func (a SetARPSPA) String() string { return fmt.Sprintf("set_field:%s->arp_spa", a.IP) }
-func (a Move) String() string      { return fmt.Sprintf("move:%s[]->%s[]", a.Src, a.Dst) }
+func (a SetTunID) String() string   { return "set_field:" + hex(a.ID) + "->tun_id" }
+func (a SetEthSrc) String() string  { return fmt.Sprintf("set_field:%s->eth_src", a.MAC) }
+func (a SetARPOp) String() string   { return fmt.Sprintf("set_field:%d->arp_op", a.Op) }
+func (a SetARPSHA) String() string  { return fmt.Sprintf("set_field:%s->arp_sha", a.MAC) }
+func (a SetARPSPA) String() string  { return fmt.Sprintf("set_field:%s->arp_spa", a.IP) }
+func (a Move) String() string       { return fmt.Sprintf("move:%s[]->%s[]", a.Src, a.Dst) }
+func (a SetIPv6Src) String() string { return fmt.Sprintf("set_field:%s->ipv6_src", a.IP) }
+func (a SetICMPv6Type) String() string {
+	return "set_field:" + strconv.Itoa(int(a.Type)) + "->icmpv6_type"
+}
+func (a SetNDReserved) String() string {
+	return "set_field:" + strconv.FormatUint(uint64(a.Value), 10) + "->nd_reserved"
+}
+func (a SetNDOptionsType) String() string {
+	return "set_field:" + strconv.Itoa(int(a.Type)) + "->nd_options_type"
+}
 
 func (a Learn) String() string {
 	var b strings.Builder

@@ -7,12 +7,6 @@ import (
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
-// TableAllocation holds flows no packet ever reaches (no table continues
-// there): one per network, advertising the host's local VLAN of each VNI to
-// a controller, which has no other way to read the host's OVSDB. Apply
-// installs them in controller mode; the controller only reads them.
-const TableAllocation uint8 = 250
-
 // CookieAllocation marks the advertisement flows (low bits: content hash).
 // Under the controller's reconcile mask (CookieOwnerMask &^ 2<<48) it falls
 // outside both CookieOwned and CookieController, so the controller never

@@ -1,7 +1,5 @@
 package flows
 
-import "hash/fnv"
-
 // Cookies mark ownership. The top 16 bits say who owns a flow; for flows the
 // compiler produces the low 48 bits are a hash of the flow's own text, so the
 // cookie changes exactly when the flow does. A reconcile therefore recognises
@@ -22,8 +20,18 @@ const (
 // WithContentCookie returns f with Cookie = owner | hash of its text.
 func WithContentCookie(f Flow, owner uint64) Flow {
 	f.Cookie = 0
-	h := fnv.New64a()
-	h.Write([]byte(f.String()))
-	f.Cookie = owner&CookieOwnerMask | h.Sum64()&^CookieOwnerMask
+	f.Cookie = owner&CookieOwnerMask | fnv64a(f.String())&^CookieOwnerMask
 	return f
+}
+
+// fnv64a is FNV-1a of s, as hash/fnv computes it, without the allocations
+// of a hash.Hash and of s as bytes: Compile hashes every flow it makes.
+func fnv64a(s string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime
+	}
+	return h
 }

@@ -30,6 +30,13 @@ const (
 	EthTypeIPv6 uint16 = 0x86dd
 )
 
+// IP protocol and ICMPv6 types of IPv6 neighbour discovery.
+const (
+	IPProtoICMPv6 uint8 = 58
+	ICMPv6NS      uint8 = 135 // neighbour solicitation
+	ICMPv6NA      uint8 = 136 // neighbour advertisement
+)
+
 // Flow is one OpenFlow flow: where it lives, what it matches, what it does.
 type Flow struct {
 	Table       uint8
@@ -57,8 +64,10 @@ type Match struct {
 	ArpSPA      netip.Addr
 	ArpTPA      netip.Addr
 	ArpOp       uint16
+	IPv6Src     netip.Addr // ipv6_src, with EthType IPv6 (:: is a value: the unspecified source)
 	HasICMPType bool
 	ICMPType    uint8
+	NDTarget    netip.Addr // nd_target, with icmp6 and ICMPType 135 or 136
 }
 
 // Multicast is the dl_dst mask/value that selects group (multicast and
@@ -171,6 +180,10 @@ func (m Match) appendFields(b []byte, sep bool) []byte {
 		field("arp_tpa=")
 		b = m.ArpTPA.AppendTo(b)
 	}
+	if m.IPv6Src.IsValid() {
+		field("ipv6_src=")
+		b = m.IPv6Src.AppendTo(b)
+	}
 	if m.ArpOp != 0 {
 		field("arp_op=")
 		b = strconv.AppendUint(b, uint64(m.ArpOp), 10)
@@ -178,6 +191,10 @@ func (m Match) appendFields(b []byte, sep bool) []byte {
 	if m.HasICMPType {
 		field("icmp_type=")
 		b = strconv.AppendUint(b, uint64(m.ICMPType), 10)
+	}
+	if m.NDTarget.IsValid() {
+		field("nd_target=")
+		b = m.NDTarget.AppendTo(b)
 	}
 	return b
 }

@@ -35,7 +35,7 @@ func TestExamplesMatchGoldenFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s host %s: %v", file, h.Name, err)
 			}
-			for bridge, fl := range map[string][]Flow{BridgeTun: prog.Tun, BridgeInt: prog.Int} {
+			for bridge, fl := range map[string][]Flow{topology.BridgeTun: prog.Tun, topology.BridgeInt: prog.Int} {
 				got := strings.Join(lines(fl), "\n") + "\n"
 				path := filepath.Join(dir, h.Name+"."+bridge+".flows")
 				if *update {

@@ -531,7 +531,8 @@ func checkRogueSwitch(t *testing.T, l *labEnv) {
 }
 
 // TestControllerTLS runs the controller on ssl: with certificates from
-// ovs-pki: host1, applied with a certificate signed by the switch CA,
+// ovs-pki: host1, applied with a certificate signed by the switch CA and
+// naming it (CN "host1 id:…"),
 // connects and gets its flows; host2, applied with a self-signed
 // certificate, is refused and gets nothing. The lab is built without apply
 // (the lab passes no TLS files to apply), and the test applies and runs the
@@ -557,7 +558,7 @@ func TestControllerTLS(t *testing.T) {
 	for _, args := range [][]string{
 		{"--dir=" + pki, "--log=" + filepath.Join(dir, "ovs-pki.log"), "init", "--force"},
 		{"--dir=" + pki, "--log=" + filepath.Join(dir, "ovs-pki.log"), "--force", "req+sign", "ctl", "controller"},
-		{"--dir=" + pki, "--log=" + filepath.Join(dir, "ovs-pki.log"), "--force", "req+sign", "sw", "switch"},
+		{"--dir=" + pki, "--log=" + filepath.Join(dir, "ovs-pki.log"), "--force", "req+sign", "host1", "switch"}, // CN "host1 id:…": names the host
 		{"--log=" + filepath.Join(dir, "ovs-pki.log"), "--force", "req", "rogue"},
 		{"--log=" + filepath.Join(dir, "ovs-pki.log"), "--force", "self-sign", "rogue"},
 	} {
@@ -588,7 +589,7 @@ func TestControllerTLS(t *testing.T) {
 		t.Logf("%s: apply (%v wall):\n%s", host, r.took.Round(time.Millisecond), strings.TrimSpace(r.stdout))
 	}
 	applied := time.Now()
-	apply("host1", pem("sw-privkey.pem"), pem("sw-cert.pem"))
+	apply("host1", pem("host1-privkey.pem"), pem("host1-cert.pem"))
 	apply("host2", pem("rogue-privkey.pem"), pem("rogue-cert.pem"))
 
 	// host1: both bridges connected, br-tun with the compiled pipeline and

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,43 +15,91 @@ import (
 )
 
 // ControllerLog is the file, in the lab's directory, the lab's controller
-// logs to.
+// logs to when the topology has one controller target.
 const ControllerLog = "controller.log"
 
-// controllerAddr returns the address the topology's controller listens on
-// when any managed host is in controller mode (the lab then runs it).
-func controllerAddr(t *topology.Topology) (netip.AddrPort, bool, error) {
+// controller is one `ovs-vxctl controller` process the lab runs: one per
+// controller target of the topology.
+type controller struct {
+	target string         // as the topology gives it: --listen
+	addr   netip.AddrPort // where it listens
+	name   string         // --name; empty for a single controller
+	log    string         // its log file, in the lab's directory
+}
+
+// ReplicaName is the --name the lab gives the controller of the topology's
+// i-th controller target (0-based) when there are several.
+func ReplicaName(i int) string { return fmt.Sprintf("ctl%d", i+1) }
+
+// ReplicaLog is the log file, in the lab's directory, of replica name.
+func ReplicaLog(name string) string { return "controller-" + name + ".log" }
+
+// controllers returns the controllers the lab runs: one per controller
+// target when any managed host is in controller mode, none otherwise. A
+// single target keeps the unnamed controller logging to ControllerLog.
+func controllers(t *topology.Topology) ([]controller, error) {
 	need := false
 	for _, h := range t.ManagedHosts() {
 		need = need || h.Mode == topology.ModeController
 	}
 	if !need {
-		return netip.AddrPort{}, false, nil
+		return nil, nil
 	}
-	_, hostport, ok := strings.Cut(t.Controller, ":")
-	if !ok {
-		return netip.AddrPort{}, false, fmt.Errorf("controller %q: want tcp:IP:PORT or ssl:IP:PORT", t.Controller)
+	targets := t.ControllerTargets()
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("hosts are in controller mode but the topology names no controller")
 	}
-	ap, err := netip.ParseAddrPort(hostport)
-	if err != nil {
-		return netip.AddrPort{}, false, fmt.Errorf("controller %q: %w", t.Controller, err)
+	var out []controller
+	for i, target := range targets {
+		_, hostport, ok := strings.Cut(target, ":")
+		if !ok {
+			return nil, fmt.Errorf("controller %q: want tcp:IP:PORT or ssl:IP:PORT", target)
+		}
+		ap, err := netip.ParseAddrPort(hostport)
+		if err != nil {
+			return nil, fmt.Errorf("controller %q: %w", target, err)
+		}
+		c := controller{target: target, addr: ap, log: ControllerLog}
+		if len(targets) > 1 {
+			c.name = ReplicaName(i)
+			c.log = ReplicaLog(c.name)
+		}
+		out = append(out, c)
 	}
-	return ap, true, nil
+	return out, nil
 }
 
-// controllerRoutes puts the controller's address on the underlay bridge, with
-// on-link routes to every VTEP of its family, so switches reach it across the
-// underlay exactly as they reach each other.
-func (p *plan) controllerRoutes(ctx context.Context) error {
-	a := p.ctrl.Addr().Unmap()
-	lines := []string{fmt.Sprintf("addr add %s/%d dev %s", a, hostBits(a), UnderlayBridge)}
-	if a.Is6() {
-		lines[0] += " nodad"
-	}
-	for _, hp := range p.hosts {
-		if v := hp.h.VTEP.Unmap(); v.Is4() == a.Is4() {
-			lines = append(lines, fmt.Sprintf("route add %s/%d dev %s", v, hostBits(v), UnderlayBridge))
+// controllerIPs are the distinct addresses the lab's controllers listen on.
+func (p *plan) controllerIPs() []netip.Addr {
+	var out []netip.Addr
+	for _, c := range p.ctrls {
+		if a := c.addr.Addr().Unmap(); !slices.Contains(out, a) {
+			out = append(out, a)
 		}
+	}
+	return out
+}
+
+// controllerRoutes puts the controllers' addresses on the underlay bridge,
+// with on-link routes to every VTEP of their family, so switches reach them
+// across the underlay exactly as they reach each other.
+func (p *plan) controllerRoutes(ctx context.Context) error {
+	var lines []string
+	for _, a := range p.controllerIPs() {
+		line := fmt.Sprintf("addr add %s/%d dev %s", a, hostBits(a), UnderlayBridge)
+		if a.Is6() {
+			line += " nodad"
+		}
+		lines = append(lines, line)
+	}
+	var routed []netip.Addr
+	for _, hp := range p.hosts {
+		v := hp.h.VTEP.Unmap()
+		if slices.Contains(routed, v) || !slices.ContainsFunc(p.controllerIPs(), func(a netip.Addr) bool { return a.Is4() == v.Is4() }) {
+			continue
+		}
+		routed = append(routed, v)
+		lines = append(lines, fmt.Sprintf("route add %s/%d dev %s", v, hostBits(v), UnderlayBridge))
 	}
 	if err := ipBatch(ctx, p.ul, lines); err != nil {
 		return fmt.Errorf("addressing the controller on the underlay: %w", err)
@@ -60,22 +109,40 @@ func (p *plan) controllerRoutes(ctx context.Context) error {
 	return txOff(ctx, p.ul, UnderlayBridge)
 }
 
-// startController runs `ovs-vxctl controller` in the underlay namespace, in
-// the background, logging to the lab's directory, and waits until it
-// listens. Down ends it with every other process of the lab's namespaces.
+// startController runs the lab's controllers, one after the other.
 func (p *plan) startController(ctx context.Context) error {
-	logPath := filepath.Join(p.dir, ControllerLog)
+	for _, c := range p.ctrls {
+		if err := p.startOneController(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// controllerArgs are the arguments of `ip` that run controller c.
+func (p *plan) controllerArgs(c controller) []string {
+	args := []string{"netns", "exec", p.ul, p.o.Self, "controller", "-f", p.o.File, "--listen", c.target}
+	if c.name != "" {
+		args = append(args, "--name", c.name)
+	}
+	return append(args, p.o.ControllerArgs...)
+}
+
+// startOneController runs `ovs-vxctl controller` for c in the underlay
+// namespace, in the background, logging to the lab's directory, and waits
+// until it listens. Down ends it with every other process of the lab's
+// namespaces.
+func (p *plan) startOneController(ctx context.Context, c controller) error {
+	logPath := filepath.Join(p.dir, c.log)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("creating the controller's log: %w", err)
 	}
 	defer logf.Close()
-	args := []string{"netns", "exec", p.ul, p.o.Self, "controller", "-f", p.o.File, "--listen", p.o.Topology.Controller}
-	args = append(args, p.o.ControllerArgs...)
-	cmd := exec.Command("ip", args...)
+	cmd := exec.Command("ip", p.controllerArgs(c)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the controller: %w", err)
+		return fmt.Errorf("starting the controller %s: %w", c.target, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -87,13 +154,13 @@ func (p *plan) startController(ctx context.Context) error {
 		select {
 		case err := <-done:
 			b, _ := os.ReadFile(logPath)
-			return fmt.Errorf("the controller exited at once (%v): %s", err, strings.TrimSpace(string(b)))
+			return fmt.Errorf("the controller %s exited at once (%v): %s", c.target, err, strings.TrimSpace(string(b)))
 		case <-deadline.C:
-			return fmt.Errorf("the controller did not listen on %s within 10s (see %s)", p.o.Topology.Controller, logPath)
+			return fmt.Errorf("the controller did not listen on %s within 10s (see %s)", c.target, logPath)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-			if listening(ctx, p.ul, p.ctrl) {
+			if listening(ctx, p.ul, c.addr) {
 				return nil
 			}
 		}

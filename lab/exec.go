@@ -30,7 +30,7 @@ func Command(ctx context.Context, o Options, name string, argv []string) (*exec.
 	if !nsExists(ns) {
 		return nil, fmt.Errorf("lab exec %s: namespace %s does not exist (is the lab up? run `ovs-vxctl lab up`)", name, ns)
 	}
-	if host != nil && host.Managed {
+	if host != nil && (host.Managed || host.IsHardwareVTEP()) {
 		return HostInstance(o, host.Name).Command(ctx, argv[0], argv[1:]...), nil
 	}
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)

@@ -17,7 +17,10 @@ func (p *plan) buildKernelHost(ctx context.Context, hp *hostPlan) error {
 	for _, np := range hp.nets {
 		lines = append(lines,
 			fmt.Sprintf("link add name %s type bridge mcast_snooping 0", np.bridge),
-			fmt.Sprintf("link add name %s type vxlan id %d dstport %d local %s", np.vxlan, np.n.VNI, dstPort, hp.h.VTEP.Unmap()),
+			// The network's MTU, as its VMs have: the kernel's default
+			// (1500) would make the bridge drop their larger frames.
+			fmt.Sprintf("link add name %s mtu %d type vxlan id %d dstport %d local %s",
+				np.vxlan, topology.EffectiveMTU(np.n, hp.h.VTEP, UnderlayMTU), np.n.VNI, dstPort, hp.h.VTEP.Unmap()),
 			fmt.Sprintf("link set dev %s master %s up", np.vxlan, np.bridge))
 		for _, vm := range np.vms {
 			lines = append(lines, fmt.Sprintf("link set dev %s master %s", vm.port.Name, np.bridge))

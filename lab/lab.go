@@ -43,6 +43,10 @@ type Options struct {
 	// ControllerArgs are passed to `ovs-vxctl controller` when the topology
 	// is in controller mode (e.g. --metrics-listen).
 	ControllerArgs []string
+	// Agents runs `ovs-vxctl agent` in every managed host after the apply
+	// (see AgentLog), which then re-applies at every change; without it
+	// the lab only applies once.
+	Agents bool
 }
 
 func (o *Options) logger() *zap.Logger {
@@ -178,6 +182,16 @@ func Up(ctx context.Context, o Options) (rep *Report, err error) {
 		}); err != nil {
 			return nil, err
 		}
+		if o.Agents || p.hasBound() {
+			if err := step("agents", func() error { return p.agentsAndPlugs(ctx) }); err != nil {
+				return nil, err
+			}
+		}
+		if len(o.Topology.HardwareVTEPs()) > 0 {
+			if err := step("hwvtep", func() error { return p.applyHardwareVTEPs(ctx, rep) }); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rep.Total = time.Since(start)
 	log.Info("lab up", zap.String("topology", o.Topology.Name), zap.Duration("took", rep.Total))
@@ -259,6 +273,9 @@ func (p *plan) namespaces(ctx context.Context) error {
 // (managed), then br-phy and the VTEP address (managed) or the kernel VTEP
 // (unmanaged).
 func (p *plan) buildHost(ctx context.Context, hp *hostPlan, ht *HostTime) error {
+	if hp.h.IsHardwareVTEP() {
+		return p.buildHardwareVTEP(ctx, hp, ht)
+	}
 	inst := HostInstance(p.o, hp.h.Name)
 	var ovsErr error
 	var wg sync.WaitGroup
@@ -311,7 +328,7 @@ func (p *plan) buildLinks(ctx context.Context, hp *hostPlan) error {
 	lines := []string{"link set dev lo up", "link set dev " + UnderlayIf + " up"}
 	for _, vm := range hp.vms {
 		lines = append(lines,
-			fmt.Sprintf("link add name %s mtu %d type veth peer name %s mtu %d netns %s", vm.port.Name, VMMTU, VMIf, VMMTU, vm.ns),
+			fmt.Sprintf("link add name %s mtu %d type veth peer name %s mtu %d netns %s", vm.port.Name, VMMTUOf(vm.port), VMIf, VMMTUOf(vm.port), vm.ns),
 			fmt.Sprintf("link set dev %s up", vm.port.Name))
 	}
 	if err := ipBatch(ctx, hp.ns, lines); err != nil {
@@ -350,8 +367,10 @@ func (p *plan) vtepLines(hp *hostPlan, dev string) []string {
 	for _, o := range hp.others {
 		lines = append(lines, fmt.Sprintf("route add %s/%d dev %s", o, hostBits(o), dev))
 	}
-	if c := p.ctrl.Addr().Unmap(); p.withCtrl && c.Is4() == v.Is4() && !slices.Contains(hp.others, c) {
-		lines = append(lines, fmt.Sprintf("route add %s/%d dev %s", c, hostBits(c), dev))
+	for _, c := range p.controllerIPs() {
+		if c.Is4() == v.Is4() && !slices.Contains(hp.others, c) {
+			lines = append(lines, fmt.Sprintf("route add %s/%d dev %s", c, hostBits(c), dev))
+		}
 	}
 	return lines
 }
@@ -458,6 +477,7 @@ func down(ctx context.Context, o Options, dir string) error {
 	log := o.logger()
 	start := time.Now()
 	var errs []error
+	stopAgents(dir)
 
 	// Every OVS of the lab: those of the topology's managed hosts and any
 	// other instance directory left in the state root.

@@ -21,6 +21,9 @@ import (
 // needRoot skips tests that need root, iproute2 and Open vSwitch.
 func needRoot(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real-OVS test: skipped under -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces)")
 	}
@@ -220,8 +223,8 @@ func TestLabUpDown(t *testing.T) {
 			if want := PortMAC(topo.Name, p).String(); l.Address != want {
 				t.Errorf("%s: MAC %s, want %s", ns, l.Address, want)
 			}
-			if l.MTU != VMMTU || !slices.Contains(l.Flags, "UP") {
-				t.Errorf("%s: mtu %d flags %v", ns, l.MTU, l.Flags)
+			if l.MTU != VMMTUOf(p) || !slices.Contains(l.Flags, "UP") {
+				t.Errorf("%s: mtu %d flags %v, want mtu %d", ns, l.MTU, l.Flags, VMMTUOf(p))
 			}
 			if !strings.Contains(mustRun(t, "ip", "-n", ns, "-br", "addr", "show", "dev", "eth0"), p.IP.String()) {
 				t.Errorf("%s: address %s missing", ns, p.IP)

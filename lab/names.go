@@ -24,8 +24,9 @@ const (
 	// (br-phy); its value is the topology name.
 	MarkKey = "ovs-vxctl-lab"
 	// PhyBridge is the OVS bridge of a managed host that holds the underlay
-	// veth and the host's VTEP address (userspace tunnelling routes through it).
-	PhyBridge = "br-phy"
+	// veth and the host's VTEP address (userspace tunnelling routes through
+	// it); topology reserves its name.
+	PhyBridge = topology.PhyBridge
 	// UnderlayIf is the name of a host's underlay veth inside its namespace.
 	UnderlayIf = "vx-ul"
 	// UnderlayBridge is the Linux bridge in the underlay namespace.
@@ -34,8 +35,10 @@ const (
 	VMIf = "eth0"
 	// UnderlayMTU is the MTU of the underlay links and br-phy.
 	UnderlayMTU = 1600
-	// VMMTU leaves room for the 50 bytes of VXLAN encapsulation.
-	VMMTU = 1450
+	// VMMTU is the MTU of a VM of a network without mtu on an IPv4 lab
+	// underlay: the underlay's less VXLAN's 50 bytes, as apply sets it.
+	// The lab gives each VM its network's MTU (VMMTUOf).
+	VMMTU = UnderlayMTU - topology.VXLANOverheadIPv4
 	// DefaultRoot is where Up keeps each lab's state when Options.Dir is empty.
 	DefaultRoot = "/run/ovs-vxctl/lab"
 	// netnsDir is where iproute2 keeps named network namespaces.
@@ -51,7 +54,7 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 // reservedIfs are interface names the lab or apply create in a host
 // namespace; a port may not take one of them.
 var reservedIfs = map[string]bool{
-	"lo": true, UnderlayIf: true, PhyBridge: true, "br-int": true, "br-tun": true, "ovs-netdev": true,
+	"lo": true, UnderlayIf: true, PhyBridge: true, topology.BridgeInt: true, topology.BridgeTun: true, "ovs-netdev": true,
 }
 
 // dir is the state root of the lab.
@@ -111,8 +114,8 @@ type plan struct {
 	dir      string
 	ul       string
 	hosts    []*hostPlan
-	ctrl     netip.AddrPort // where the lab's controller listens
-	withCtrl bool           // a managed host is in controller mode
+	ctrls    []controller // the controllers the lab runs, one per target
+	withCtrl bool         // a managed host is in controller mode
 }
 
 type hostPlan struct {
@@ -163,9 +166,10 @@ func newPlan(o Options) (*plan, error) {
 	}
 	p := &plan{o: o, dir: o.dir(), ul: UnderlayNS(o)}
 	var err error
-	if p.ctrl, p.withCtrl, err = controllerAddr(t); err != nil {
+	if p.ctrls, err = controllers(t); err != nil {
 		return nil, err
 	}
+	p.withCtrl = len(p.ctrls) > 0
 	if !filepath.IsAbs(p.dir) {
 		return nil, fmt.Errorf("state directory %q: an absolute path is needed", p.dir)
 	}
@@ -211,7 +215,11 @@ func newPlan(o Options) (*plan, error) {
 				hp.vms = append(hp.vms, &vmPlan{port: port, ns: VMNS(o, h.Name, port.Name), mac: PortMAC(t.Name, port)})
 			}
 		}
-		if !h.Managed {
+		if h.IsHardwareVTEP() {
+			if err := planHardwareVTEP(t, hp, ifs); err != nil {
+				return nil, err
+			}
+		} else if !h.Managed {
 			if err := planKernel(t, hp, ifs); err != nil {
 				return nil, err
 			}
@@ -287,4 +295,11 @@ func hostBits(a netip.Addr) int {
 		return 32
 	}
 	return 128
+}
+
+// VMMTUOf is the MTU the lab gives the VM of port p, both ends of its
+// veth: its network's MTU as apply computes it on the lab's underlay, so
+// that every frame the VM sends fits the tunnel.
+func VMMTUOf(p *topology.Port) int {
+	return topology.EffectiveMTU(p.Network, p.Host.VTEP, UnderlayMTU)
 }

@@ -258,3 +258,24 @@ func TestCommonBits(t *testing.T) {
 		}
 	}
 }
+
+func TestVMMTUOf(t *testing.T) {
+	h4 := &topology.Host{Name: "h4", VTEP: netip.MustParseAddr("192.168.50.1")}
+	h6 := &topology.Host{Name: "h6", VTEP: netip.MustParseAddr("fd00::1")}
+	plain, jumbo := &topology.Network{Name: "a"}, &topology.Network{Name: "b", MTU: 1400}
+	for _, c := range []struct {
+		p    *topology.Port
+		want int
+	}{
+		{&topology.Port{Network: plain, Host: h4}, UnderlayMTU - 50},
+		{&topology.Port{Network: plain, Host: h6}, UnderlayMTU - 70},
+		{&topology.Port{Network: jumbo, Host: h4}, 1400},
+	} {
+		if got := VMMTUOf(c.p); got != c.want {
+			t.Errorf("VMMTUOf(network %s on %s) = %d, want %d", c.p.Network.Name, c.p.Host.VTEP, got, c.want)
+		}
+	}
+	if VMMTU != UnderlayMTU-50 {
+		t.Errorf("VMMTU %d, want the IPv4 default %d", VMMTU, UnderlayMTU-50)
+	}
+}

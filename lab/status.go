@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -16,17 +19,41 @@ type StatusReport struct {
 	Hosts    []HostStatus `json:"hosts"`
 	VMs      []VMStatus   `json:"vms"`
 	Stray    []string     `json:"stray,omitempty"` // lab namespaces the topology does not name
+	// Controllers are the topology's controller targets (controller mode
+	// only) and the `ovs-vxctl controller` processes of the underlay.
+	Controllers []ControllerStatus `json:"controllers,omitempty"`
+}
+
+// ControllerStatus is one `ovs-vxctl controller` of the lab: a controller
+// target of the topology, and the process serving it if one runs in the
+// underlay namespace (found by its command line, so one a test or a person
+// started counts too).
+type ControllerStatus struct {
+	Target  string   `json:"target"` // --listen the topology asks for; "" for a process listening elsewhere
+	Running bool     `json:"running"`
+	PID     int      `json:"pid,omitempty"`
+	Listen  []string `json:"listen,omitempty"`         // the process's --listen values
+	Metrics string   `json:"metrics_listen,omitempty"` // its --metrics-listen
+}
+
+// AgentStatus is a managed host's `ovs-vxctl agent`: lab up --agents (or a
+// port bound by iface_id) starts one per host and records its pid.
+type AgentStatus struct {
+	Started bool `json:"started"` // the lab recorded a pid
+	Running bool `json:"running"`
+	PID     int  `json:"pid,omitempty"`
 }
 
 // HostStatus is the state of one host of the lab.
 type HostStatus struct {
-	Name        string   `json:"name"`
-	NS          string   `json:"netns"`
-	Managed     bool     `json:"managed"`
-	NSExists    bool     `json:"netns_exists"`
-	OVSDBServer bool     `json:"ovsdb_server"` // managed hosts only
-	Vswitchd    bool     `json:"ovs_vswitchd"` // managed hosts only
-	Bridges     []string `json:"bridges"`      // OVS bridges (managed) or Linux bridges (unmanaged)
+	Name        string       `json:"name"`
+	NS          string       `json:"netns"`
+	Managed     bool         `json:"managed"`
+	NSExists    bool         `json:"netns_exists"`
+	OVSDBServer bool         `json:"ovsdb_server"`    // managed hosts only
+	Vswitchd    bool         `json:"ovs_vswitchd"`    // managed hosts only
+	Bridges     []string     `json:"bridges"`         // OVS bridges (managed) or Linux bridges (unmanaged)
+	Agent       *AgentStatus `json:"agent,omitempty"` // managed hosts only
 }
 
 // VMStatus is the state of one VM port's namespace and its eth0.
@@ -53,6 +80,11 @@ func (s *StatusReport) Complete() bool {
 	}
 	for _, v := range s.VMs {
 		if !v.NSExists || !v.Up {
+			return false
+		}
+	}
+	for _, c := range s.Controllers {
+		if c.Target != "" && !c.Running {
 			return false
 		}
 	}
@@ -99,10 +131,45 @@ func (s *StatusReport) String() string {
 		fmt.Fprintf(&b, "  vm   %-25s netns %-3s up %-3s mac %s addrs %s\n",
 			v.Host+"/"+v.Port, yes(v.NSExists), yes(v.Up), v.MAC, strings.Join(v.Addrs, ","))
 	}
+	for _, c := range s.Controllers {
+		fmt.Fprintf(&b, "  %s\n", c)
+	}
+	for _, h := range s.Hosts {
+		if h.Agent != nil && h.Agent.Started {
+			fmt.Fprintf(&b, "  agent of %s: %s\n", h.Name, h.Agent)
+		}
+	}
 	for _, ns := range s.Stray {
 		fmt.Fprintf(&b, "  stray namespace %s (run lab down)\n", ns)
 	}
 	return b.String()
+}
+
+// String says whether the controller runs, and where it listens.
+func (c ControllerStatus) String() string {
+	what := "controller " + c.Target
+	if c.Target == "" {
+		what = "controller (no target of the topology)"
+	}
+	if !c.Running {
+		return what + ": not running"
+	}
+	out := fmt.Sprintf("%s: running, pid %d, listening on %s", what, c.PID, strings.Join(c.Listen, ","))
+	if c.Metrics != "" {
+		out += ", metrics on " + c.Metrics
+	}
+	return out
+}
+
+// String says whether the agent runs.
+func (a *AgentStatus) String() string {
+	switch {
+	case a == nil || !a.Started:
+		return "not started"
+	case !a.Running:
+		return fmt.Sprintf("not running (pid %d gone)", a.PID)
+	}
+	return fmt.Sprintf("running, pid %d", a.PID)
 }
 
 // Status reports, per host, whether its namespace exists, its daemons run
@@ -120,6 +187,7 @@ func Status(ctx context.Context, o Options) (*StatusReport, error) {
 		hs := HostStatus{Name: hp.h.Name, NS: hp.ns, Managed: hp.h.Managed, NSExists: nsExists(hp.ns)}
 		if hp.h.Managed {
 			inst := HostInstance(o, hp.h.Name)
+			hs.Agent = agentStatus(filepath.Join(inst.Dir, AgentPid))
 			hs.OVSDBServer = inst.Running("ovsdb-server")
 			hs.Vswitchd = inst.Running("ovs-vswitchd")
 			if hs.OVSDBServer {
@@ -136,6 +204,7 @@ func Status(ctx context.Context, o Options) (*StatusReport, error) {
 			s.VMs = append(s.VMs, vmStatus(ctx, hp.h.Name, vm))
 		}
 	}
+	s.Controllers = controllerStatus(p)
 	nss, err := labNamespaces(o.Topology.Name)
 	if err != nil {
 		return nil, err
@@ -198,4 +267,70 @@ func linuxBridges(ctx context.Context, ns string) []string {
 		names = append(names, l.IfName)
 	}
 	return names
+}
+
+// agentStatus reads the agent's pid file and checks the process.
+func agentStatus(pidFile string) *AgentStatus {
+	pid, ok := readPid(pidFile)
+	if !ok {
+		return &AgentStatus{}
+	}
+	return &AgentStatus{Started: true, Running: isAgent(pid), PID: pid}
+}
+
+// controllerStatus matches the topology's controller targets with the
+// `ovs-vxctl controller` processes of the underlay namespace; a process
+// serving none of them is listed too, without a target.
+func controllerStatus(p *plan) []ControllerStatus {
+	procs := controllerProcs(p.ul)
+	var out []ControllerStatus
+	for _, c := range p.ctrls {
+		cs := ControllerStatus{Target: c.target}
+		for i, pr := range procs {
+			if slices.Contains(pr.Listen, c.target) {
+				cs.Running, cs.PID, cs.Listen, cs.Metrics = true, pr.PID, pr.Listen, pr.Metrics
+				procs = slices.Delete(procs, i, i+1)
+				break
+			}
+		}
+		out = append(out, cs)
+	}
+	return append(out, procs...)
+}
+
+// controllerProcs finds the `ovs-vxctl controller` processes running in
+// namespace ns and reads their --listen and --metrics-listen.
+func controllerProcs(ns string) []ControllerStatus {
+	var out []ControllerStatus
+	for _, pid := range nsPids([]string{ns}) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) < 2 || args[1] != "controller" {
+			continue
+		}
+		cs := ControllerStatus{Running: true, PID: pid}
+		for i, a := range args {
+			value := func(flag string) (string, bool) {
+				if v, ok := strings.CutPrefix(a, flag+"="); ok {
+					return v, true
+				}
+				if a == flag && i+1 < len(args) {
+					return args[i+1], true
+				}
+				return "", false
+			}
+			if v, ok := value("--listen"); ok {
+				cs.Listen = append(cs.Listen, v)
+			}
+			if v, ok := value("--metrics-listen"); ok {
+				cs.Metrics = v
+			}
+		}
+		out = append(out, cs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
+	return out
 }

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 )
 
 func flowLines(fl []flows.Flow) []string {

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
-	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 
 // A frame from 52:54:00:00:00:0N to 0a:00:00:00:00:01, as a VXLAN port

@@ -13,11 +13,11 @@ import (
 	"github.com/contiv/libOpenflow/util"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ovs-vxctl/ovs-vxctl/openflow"
+	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
-	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 
 func dial(t *testing.T, env *ovstest.Env) *openflow.Switch {

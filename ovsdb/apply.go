@@ -51,6 +51,38 @@ func (c *Client) Apply(ctx context.Context, plan *Plan) error {
 	return nil
 }
 
+// Reconfigure makes ovs-vswitchd reconfigure every bridge without changing
+// a row: it bumps next_cfg alone and waits, at most WaitTimeout, until
+// ovs-vswitchd has caught up. A port that did not get its ofport_request
+// (a port removed in the same transaction still held the number) then gets
+// it, now that the number is free.
+func (c *Client) Reconfigure(ctx context.Context) error {
+	snap, err := c.read(ctx)
+	if err != nil {
+		return err
+	}
+	b := builder{api: c.ovs}
+	b.bumpNextCfg(snap.root.UUID)
+	if b.err != nil {
+		return fmt.Errorf("building the next_cfg operations: %w", b.err)
+	}
+	res, err := c.transact(ctx, b.ops, nil)
+	if err != nil {
+		return fmt.Errorf("asking ovs-vswitchd at %s to reconfigure: %w", c.endpoint, err)
+	}
+	next, err := selectedNextCfg(res[len(b.ops)-1].Rows)
+	if err != nil {
+		return fmt.Errorf("asking ovs-vswitchd at %s to reconfigure: %w", c.endpoint, err)
+	}
+	if c.NoWait {
+		return nil
+	}
+	if err := c.waitCfg(ctx, snap.root.UUID, next); err != nil {
+		return fmt.Errorf("asked ovs-vswitchd at %s to reconfigure but %w", c.endpoint, err)
+	}
+	return nil
+}
+
 // selectedNextCfg reads next_cfg from the rows of bumpNextCfg's select.
 func selectedNextCfg(rows []libovsdb.Row) (int, error) {
 	if len(rows) != 1 {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -55,12 +56,24 @@ type Client struct {
 // "tcp:IP:PORT"), starts monitoring the tables the reconciler reads and
 // returns once the cache holds the database's current contents. The client
 // then reconnects by itself whenever the connection drops. log may be nil.
-func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, error) {
+func Connect(ctx context.Context, endpoint string, log *zap.Logger, opts ...ConnectOption) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if err := checkEndpoint(endpoint); err != nil {
 		return nil, err
+	}
+	var co connectOptions
+	for _, o := range opts {
+		o(&co)
+	}
+	clientOpts := []client.Option{}
+	if strings.HasPrefix(endpoint, "ssl:") {
+		cfg, err := clientTLS(co.tls)
+		if err != nil {
+			return nil, fmt.Errorf("OVSDB endpoint %s: %w", endpoint, err)
+		}
+		clientOpts = append(clientOpts, client.WithTLSConfig(cfg))
 	}
 	dbModel, err := model.NewClientDBModel("Open_vSwitch", map[string]model.Model{
 		vswitch.OpenvSwitchTable: &vswitch.OpenvSwitch{},
@@ -81,18 +94,18 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 	bo.MaxInterval = 2 * time.Second
 	bo.MaxElapsedTime = 0
 	logr := zapr.NewLogger(log.Named("libovsdb"))
-	ovs, err := client.NewOVSDBClient(dbModel,
+	ovs, err := client.NewOVSDBClient(dbModel, append(clientOpts,
 		// Always explicit: libovsdb's default unix endpoint names a socket
 		// file OVS does not create.
 		client.WithEndpoint(endpoint),
 		client.WithReconnect(5*time.Second, bo),
 		client.WithLogger(&logr),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating OVSDB client for %s: %w", endpoint, err)
 	}
 	if err := ovs.Connect(ctx); err != nil {
-		return nil, fmt.Errorf("connecting to OVSDB at %s: %w", endpoint, err)
+		return nil, connectError(endpoint, err)
 	}
 	c := &Client{ovs: ovs, log: log, endpoint: endpoint, WaitTimeout: DefaultWaitTimeout}
 	if err := c.monitor(ctx); err != nil {
@@ -101,6 +114,18 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 	}
 	log.Debug("connected to OVSDB", zap.String("endpoint", endpoint))
 	return c, nil
+}
+
+// connectError is the error of a failed connection to endpoint. When
+// nothing answered there it names the likely cause and keeps only the
+// system's reason: libovsdb's own layers ("failed to connect to ENDPOINT:
+// failed to open connection: dial unix PATH: ...") repeat the endpoint.
+func connectError(endpoint string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return fmt.Errorf("connecting to OVSDB at %s (is ovsdb-server running?): %w", endpoint, op.Err)
+	}
+	return fmt.Errorf("connecting to OVSDB at %s: %w", endpoint, err)
 }
 
 // monitor subscribes to the columns the reconciler and Show read. Leaving out
@@ -118,9 +143,9 @@ func (c *Client) monitor(ctx context.Context) error {
 	m := c.ovs.NewMonitor(
 		client.WithTable(&o, &o.Bridges, &o.NextCfg, &o.CurCfg, &o.OVSVersion, &o.SSL),
 		client.WithTable(&b, &b.Name, &b.Ports, &b.DatapathType, &b.FailMode, &b.Protocols,
-			&b.OtherConfig, &b.ExternalIDs, &b.Controller, &b.DatapathID),
-		client.WithTable(&p, &p.Name, &p.Interfaces, &p.Tag, &p.VLANMode, &p.ExternalIDs),
-		client.WithTable(&i, &i.Name, &i.Type, &i.Options, &i.Ofport, &i.OfportRequest, &i.MAC,
+			&b.OtherConfig, &b.ExternalIDs, &b.Controller, &b.DatapathID, &b.Mirrors, &b.Netflow, &b.Sflow, &b.IPFIX),
+		client.WithTable(&p, &p.Name, &p.Interfaces, &p.Tag, &p.VLANMode, &p.Trunks, &p.ExternalIDs),
+		client.WithTable(&i, &i.Name, &i.Type, &i.Options, &i.Ofport, &i.OfportRequest, &i.MAC, &i.MTU, &i.MTURequest,
 			&i.ExternalIDs, &i.AdminState, &i.LinkState, &i.Error),
 		client.WithTable(&k, &k.Target, &k.ConnectionMode, &k.ExternalIDs, &k.IsConnected,
 			&k.ControllerRateLimit, &k.ControllerBurstLimit, &k.InactivityProbe),
@@ -144,14 +169,12 @@ func checkEndpoint(endpoint string) error {
 	}
 	switch scheme {
 	case "unix":
-	case "tcp":
+	case "tcp", "ssl":
 		if _, err := url.Parse("tcp://" + rest); err != nil || !strings.Contains(rest, ":") {
-			return fmt.Errorf("OVSDB endpoint %q: want tcp:IP:PORT", endpoint)
+			return fmt.Errorf("OVSDB endpoint %q: want %s:IP:PORT", endpoint, scheme)
 		}
-	case "ssl":
-		return fmt.Errorf("OVSDB endpoint %q: ssl: endpoints are not supported yet (use unix: or tcp:)", endpoint)
 	default:
-		return fmt.Errorf("OVSDB endpoint %q: unknown scheme %q (want unix:PATH or tcp:IP:PORT)", endpoint, scheme)
+		return fmt.Errorf("OVSDB endpoint %q: unknown scheme %q (want unix:PATH, tcp:IP:PORT or ssl:IP:PORT)", endpoint, scheme)
 	}
 	return nil
 }

@@ -37,8 +37,9 @@ type wantBridge struct {
 	protocols    []string
 	otherConfig  map[string]string
 	externalIDs  map[string]string
-	controller   *wantController // nil: no controller
-	ports        []*wantPort     // the bridge's local port first
+	controllers  []*wantController // one per controller target; none in learn mode
+	ports        []*wantPort       // the bridge's local port first
+	bindings     []*wantBinding    // br-int: the ports bound by iface_id
 }
 
 // Connection settings of every Controller row ovs-vxctl creates.
@@ -57,7 +58,7 @@ const (
 	ControllerInactivityProbe = 5000
 )
 
-// wantController is the desired Controller row of br-int and of br-tun.
+// wantController is one desired Controller row of br-int or of br-tun.
 type wantController struct {
 	target          string
 	connectionMode  string
@@ -86,6 +87,7 @@ type wantPort struct {
 	options       map[string]string
 	ofportRequest *int
 	mac           *string // Interface.mac: an internal port's declared MAC
+	mtuRequest    *int    // Interface.mtu_request: an internal port's network MTU
 }
 
 // summary is the detail shown on a "+ port" line.
@@ -108,161 +110,241 @@ func (p *wantPort) summary() string {
 	if p.ofportRequest != nil {
 		parts = append(parts, fmt.Sprintf("ofport=%d", *p.ofportRequest))
 	}
+	if p.mtuRequest != nil {
+		parts = append(parts, fmt.Sprintf("mtu=%d", *p.mtuRequest))
+	}
 	return "(" + strings.Join(parts, " ") + ")"
 }
 
 // desired computes what host h of topology t must look like in OVSDB, given
 // its allocation. It is a pure function: the same inputs give the same
-// bridges and ports in the same order.
+// bridges and ports in the same order. Like the flow compiler it is built of
+// one step per part (bridges, controllers, patch pair, tunnels, network
+// ports); the allocation's problems are collected and reported together.
 func desired(t *topology.Topology, h *topology.Host, alloc topology.Allocation) ([]*wantBridge, error) {
 	if err := checkNames(t, h); err != nil {
 		return nil, err
 	}
-	m := marks{owner: t.Name, host: h.Name}
 	if h.Datapath == "" {
 		return nil, fmt.Errorf("host %s: no datapath type", h.Name)
 	}
-	dp := string(h.Datapath)
-
-	newBridge := func(name string) *wantBridge {
-		return &wantBridge{
-			name:         name,
-			datapathType: dp,
-			failMode:     vswitch.BridgeFailModeSecure,
-			protocols:    []string{vswitch.BridgeProtocolsOpenflow13},
-			// In-band control would add hidden flows to our tables.
-			otherConfig: map[string]string{"disable-in-band": "true"},
-			externalIDs: m.ids(),
-			ports: []*wantPort{{
-				// Like ovs-vsctl add-br: the bridge's own internal port.
-				name: name, kind: kindLocal, ifType: "internal", externalIDs: m.ids(),
-			}},
-		}
+	d := &desiredHost{t: t, h: h, alloc: alloc, m: marks{owner: t.Name, host: h.Name}}
+	brInt, brTun := d.bridge(topology.BridgeInt), d.bridge(topology.BridgeTun)
+	if err := d.controllers(brInt, brTun); err != nil {
+		return nil, err
 	}
-	brInt, brTun := newBridge(BridgeInt), newBridge(BridgeTun)
-	brTun.otherConfig["datapath-id"] = datapathIDString(t.Name, h.Name, BridgeTun)
-	brInt.otherConfig["datapath-id"] = datapathIDString(t.Name, h.Name, BridgeInt)
-	if h.Mode == topology.ModeController {
-		if t.Controller == "" {
-			return nil, fmt.Errorf("host %s is in controller mode but the topology names no controller", h.Name)
-		}
-		// Both bridges: OVS forgets flows when ovs-vswitchd restarts, and the
-		// controller restores br-int's as well as br-tun's when they reconnect.
-		for _, br := range []*wantBridge{brInt, brTun} {
-			br.controller = &wantController{
-				target:          t.Controller,
+	d.patchPair(brInt, brTun)
+	brTun.ports = append(brTun.ports, d.tunnelPorts()...)
+	d.checkLocalVLANs()
+	brInt.ports = append(brInt.ports, d.networkPorts()...)
+	brInt.bindings = d.boundPorts()
+	if vlans := formatLocalVLANs(alloc.LocalVLAN); vlans != "" {
+		brInt.externalIDs[KeyLocalVLANs] = vlans
+	}
+	d.placePorts(brInt, brTun)
+	if len(d.errs) > 0 {
+		return nil, fmt.Errorf("host %s of topology %s: %w", h.Name, t.Name, errors.Join(d.errs...))
+	}
+	return []*wantBridge{brInt, brTun}, nil
+}
+
+// desiredHost is what desired's steps share: the host, its allocation, the
+// ownership marks of every row, and the problems found so far, so that one
+// run reports all of them.
+type desiredHost struct {
+	t     *topology.Topology
+	h     *topology.Host
+	alloc topology.Allocation
+	m     marks
+	errs  []error
+}
+
+// bridge is a bridge of ours as ovs-vsctl add-br makes it, with what keeps
+// its flows ours alone: fail_mode secure, OpenFlow 1.3, no in-band control,
+// and the datapath ID the controller identifies it by.
+func (d *desiredHost) bridge(name string) *wantBridge {
+	return &wantBridge{
+		name:         name,
+		datapathType: string(d.h.Datapath),
+		failMode:     vswitch.BridgeFailModeSecure,
+		// 1.0 too, as Neutron does, so that plain ovs-ofctl works;
+		// ovs-vxctl itself speaks 1.3.
+		protocols: []string{vswitch.BridgeProtocolsOpenflow10, vswitch.BridgeProtocolsOpenflow13},
+		otherConfig: map[string]string{
+			// In-band control would add hidden flows to our tables.
+			"disable-in-band": "true",
+			"datapath-id":     datapathIDString(d.t.Name, d.h.Name, name),
+		},
+		externalIDs: d.m.ids(),
+		ports: []*wantPort{{
+			// Like ovs-vsctl add-br: the bridge's own internal port.
+			name: name, kind: kindLocal, ifType: "internal", externalIDs: d.m.ids(),
+		}},
+	}
+}
+
+// controllers gives both bridges one Controller row per controller target
+// in controller mode: every replica gets a connection, and OpenFlow roles
+// decide which one programs the switch. Both bridges: OVS forgets flows
+// when ovs-vswitchd restarts, and the controller restores br-int's as well
+// as br-tun's when they reconnect.
+func (d *desiredHost) controllers(bridges ...*wantBridge) error {
+	if d.h.Mode != topology.ModeController {
+		return nil
+	}
+	targets := d.t.ControllerTargets()
+	if len(targets) == 0 {
+		return fmt.Errorf("host %s is in controller mode but the topology names no controller", d.h.Name)
+	}
+	for _, br := range bridges {
+		for _, target := range targets {
+			br.controllers = append(br.controllers, &wantController{
+				target:          target,
 				connectionMode:  vswitch.ControllerConnectionModeOutOfBand,
 				rateLimit:       ControllerRateLimit,
 				burstLimit:      ControllerBurstLimit,
 				inactivityProbe: ControllerInactivityProbe,
-				externalIDs:     m.ids(),
-			}
+				externalIDs:     d.m.ids(),
+			})
 		}
 	}
+	return nil
+}
 
+// patchPair joins br-int and br-tun. br-tun's end gets the fixed ofport the
+// compiled flows name.
+func (d *desiredHost) patchPair(brInt, brTun *wantBridge) {
 	patchOF := topology.PatchOFPort
 	brInt.ports = append(brInt.ports, &wantPort{
-		name: PatchInt, kind: kindPatch, ifType: "patch",
-		options: map[string]string{"peer": PatchTun}, externalIDs: m.ids(),
+		name: topology.PatchInt, kind: kindPatch, ifType: "patch",
+		options: map[string]string{"peer": topology.PatchTun}, externalIDs: d.m.ids(),
 	})
 	brTun.ports = append(brTun.ports, &wantPort{
-		name: PatchTun, kind: kindPatch, ifType: "patch",
-		options: map[string]string{"peer": PatchInt}, ofportRequest: &patchOF, externalIDs: m.ids(),
+		name: topology.PatchTun, kind: kindPatch, ifType: "patch",
+		options: map[string]string{"peer": topology.PatchInt}, ofportRequest: &patchOF, externalIDs: d.m.ids(),
 	})
+}
 
-	var errs []error
+// tunnelPorts are br-tun's VXLAN ports, one per peer, at the ofports the
+// allocation gives (the compiled flows name them); an allocation that does
+// not give each peer its own ofport in range is a problem.
+func (d *desiredHost) tunnelPorts() []*wantPort {
+	var out []*wantPort
 	usedOF := map[uint32]string{}
-	for _, peer := range t.Peers(h) {
-		of, ok := alloc.TunnelOFPort[peer.Name]
+	for _, peer := range d.t.Peers(d.h) {
+		of, ok := d.alloc.TunnelOFPort[peer.Name]
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("allocation has no tunnel ofport for peer %s", peer.Name))
+			d.errs = append(d.errs, fmt.Errorf("allocation has no tunnel ofport for peer %s", peer.Name))
 			continue
 		case of < topology.FirstTunnelOFPort || of > topology.LastTunnelOFPort:
-			errs = append(errs, fmt.Errorf("allocation gives peer %s tunnel ofport %d, outside %d..%d",
+			d.errs = append(d.errs, fmt.Errorf("allocation gives peer %s tunnel ofport %d, outside %d..%d",
 				peer.Name, of, topology.FirstTunnelOFPort, topology.LastTunnelOFPort))
 			continue
 		case usedOF[of] != "":
-			errs = append(errs, fmt.Errorf("allocation gives tunnel ofport %d to both %s and %s", of, usedOF[of], peer.Name))
+			d.errs = append(d.errs, fmt.Errorf("allocation gives tunnel ofport %d to both %s and %s", of, usedOF[of], peer.Name))
 			continue
 		}
 		usedOF[of] = peer.Name
 		if !peer.VTEP.IsValid() {
-			errs = append(errs, fmt.Errorf("peer %s has no VTEP address", peer.Name))
+			d.errs = append(d.errs, fmt.Errorf("peer %s has no VTEP address", peer.Name))
 			continue
 		}
-		ofp := int(of)
-		brTun.ports = append(brTun.ports, &wantPort{
-			name: TunnelPortName(peer.Name), kind: kindTunnel, ifType: "vxlan",
-			options: map[string]string{
-				"remote_ip": peer.VTEP.String(),
-				"key":       "flow",
-				"dst_port":  strconv.Itoa(int(topology.PairDstPort(h, peer))),
-			},
-			ofportRequest: &ofp,
-			externalIDs:   m.ids(KeyPeer, peer.Name),
-		})
+		out = append(out, d.tunnelPort(peer, of))
 	}
+	return out
+}
 
+// tunnelPort is the VXLAN port towards peer. key=flow: the flows set the VNI.
+func (d *desiredHost) tunnelPort(peer *topology.Host, of uint32) *wantPort {
+	ofp := int(of)
+	return &wantPort{
+		name: topology.TunnelPortName(peer.Name), kind: kindTunnel, ifType: "vxlan",
+		options: map[string]string{
+			"remote_ip": peer.VTEP.String(),
+			"key":       "flow",
+			"dst_port":  strconv.Itoa(int(topology.PairDstPort(d.h, peer))),
+		},
+		ofportRequest: &ofp,
+		externalIDs:   d.m.ids(KeyPeer, peer.Name),
+	}
+}
+
+// checkLocalVLANs reports local VLANs out of range or given to two VNIs:
+// tenants sharing a VLAN on br-int would see each other's frames.
+func (d *desiredHost) checkLocalVLANs() {
 	usedVLAN := map[uint16]uint32{}
-	for _, vni := range slices.Sorted(maps.Keys(alloc.LocalVLAN)) {
-		v := alloc.LocalVLAN[vni]
+	for _, vni := range slices.Sorted(maps.Keys(d.alloc.LocalVLAN)) {
+		v := d.alloc.LocalVLAN[vni]
 		if v < topology.FirstLocalVLAN || v > topology.LastLocalVLAN {
-			errs = append(errs, fmt.Errorf("allocation gives VNI %d local VLAN %d, outside %d..%d",
+			d.errs = append(d.errs, fmt.Errorf("allocation gives VNI %d local VLAN %d, outside %d..%d",
 				vni, v, topology.FirstLocalVLAN, topology.LastLocalVLAN))
 		} else if other, dup := usedVLAN[v]; dup {
-			errs = append(errs, fmt.Errorf("allocation gives local VLAN %d to both VNI %d and VNI %d", v, other, vni))
+			d.errs = append(d.errs, fmt.Errorf("allocation gives local VLAN %d to both VNI %d and VNI %d", v, other, vni))
 		}
 		usedVLAN[v] = vni
 	}
-	for _, p := range t.PortsOn(h) {
-		vlan, ok := alloc.LocalVLAN[p.Network.VNI]
-		if !ok {
-			errs = append(errs, fmt.Errorf("allocation has no local VLAN for VNI %d (network %s)", p.Network.VNI, p.Network.Name))
-			continue
-		}
-		tag := int(vlan)
-		wp := &wantPort{
-			name: p.Name, tag: &tag,
-			externalIDs: m.ids(KeyNetwork, p.Network.Name, KeyVNI, strconv.FormatUint(uint64(p.Network.VNI), 10)),
-		}
-		switch p.Type {
-		case topology.PortVM, "":
-			// An existing kernel interface: OVS's "system" type is "".
-			wp.kind, wp.ifType = kindVM, ""
-		case topology.PortInternal:
-			wp.kind, wp.ifType = kindInternal, "internal"
-			if p.MAC != nil {
-				// OVS gives the internal port this MAC; the controller's
-				// entries for it then match real frames.
-				mac := p.MAC.String()
-				wp.mac = &mac
-			}
-		default:
-			errs = append(errs, fmt.Errorf("port %s: unknown type %q", p.Name, p.Type))
-			continue
-		}
-		brInt.ports = append(brInt.ports, wp)
-	}
-	if vlans := formatLocalVLANs(alloc.LocalVLAN); vlans != "" {
-		brInt.externalIDs[KeyLocalVLANs] = vlans
-	}
+}
 
-	// Port and interface names are unique across all bridges of a switch.
+// networkPorts are br-int's VM and internal ports, each an access port of
+// its network's local VLAN.
+func (d *desiredHost) networkPorts() []*wantPort {
+	var out []*wantPort
+	for _, p := range d.t.PortsOn(d.h) {
+		if p.IfaceID != "" {
+			continue // bound, not created: see boundPorts
+		}
+		vlan, ok := d.alloc.LocalVLAN[p.Network.VNI]
+		if !ok {
+			d.errs = append(d.errs, fmt.Errorf("allocation has no local VLAN for VNI %d (network %s)", p.Network.VNI, p.Network.Name))
+			continue
+		}
+		if wp := d.networkPort(p, int(vlan)); wp != nil {
+			out = append(out, wp)
+		}
+	}
+	return out
+}
+
+// networkPort is port p tagged with VLAN tag, or nil (a problem recorded)
+// for a type ovs-vxctl does not know.
+func (d *desiredHost) networkPort(p *topology.Port, tag int) *wantPort {
+	wp := &wantPort{
+		name: p.Name, tag: &tag,
+		externalIDs: d.m.ids(KeyNetwork, p.Network.Name, KeyVNI, strconv.FormatUint(uint64(p.Network.VNI), 10)),
+	}
+	switch p.Type {
+	case topology.PortVM, "":
+		// An existing kernel interface: OVS's "system" type is "".
+		wp.kind, wp.ifType = kindVM, ""
+	case topology.PortInternal:
+		wp.kind, wp.ifType = kindInternal, "internal"
+		if p.MAC != nil {
+			// OVS gives the internal port this MAC; the controller's
+			// entries for it then match real frames.
+			mac := p.MAC.String()
+			wp.mac = &mac
+		}
+	default:
+		d.errs = append(d.errs, fmt.Errorf("port %s: unknown type %q", p.Name, p.Type))
+		return nil
+	}
+	return wp
+}
+
+// placePorts records each port's bridge and reports a name used twice: port
+// and interface names are unique across all bridges of a switch.
+func (d *desiredHost) placePorts(bridges ...*wantBridge) {
 	seen := map[string]string{}
-	for _, b := range []*wantBridge{brInt, brTun} {
+	for _, b := range bridges {
 		for _, p := range b.ports {
 			p.bridge = b.name
 			if what, dup := seen[p.name]; dup {
-				errs = append(errs, fmt.Errorf("port name %s is used twice on host %s (%s and %s)", p.name, h.Name, what, p.kind))
+				d.errs = append(d.errs, fmt.Errorf("port name %s is used twice on host %s (%s and %s)", p.name, d.h.Name, what, p.kind))
 			}
 			seen[p.name] = p.kind
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("host %s of topology %s: %w", h.Name, t.Name, errors.Join(errs...))
-	}
-	return []*wantBridge{brInt, brTun}, nil
 }
 
 // checkNames rejects a topology or host without the names the ownership

@@ -70,6 +70,7 @@ func (b *builder) createInterface(w *wantPort) string {
 		Options:       w.options,
 		OfportRequest: w.ofportRequest,
 		MAC:           w.mac,
+		MTURequest:    w.mtuRequest,
 		ExternalIDs:   w.externalIDs,
 	}
 	b.guardAbsent(vswitch.InterfaceTable, w.name)

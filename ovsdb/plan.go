@@ -27,6 +27,12 @@ type Plan struct {
 	// Notes are things deliberately left as they are (e.g. a bridge kept
 	// because it holds ports ovs-vxctl did not create). They change nothing.
 	Notes []string
+	// Warnings are things the plan lets pass but someone should know,
+	// such as a port given by iface_id whose VM is not plugged yet.
+	Warnings []string
+	// NewBridges are the bridges the plan creates: they have no
+	// management socket until ovs-vswitchd has made them.
+	NewBridges []string
 
 	root     string   // Open_vSwitch row UUID
 	guardWhy []string // why Ops[i] failed, for the leading guard ops
@@ -101,6 +107,7 @@ func (c *Client) PlanWith(ctx context.Context, t *topology.Topology, h *topology
 	if err != nil {
 		return nil, err
 	}
+	applyMTU(want, opts.MTU)
 	wantSSL, err := desiredSSL(t, h, opts.SSL)
 	if err != nil {
 		return nil, err
@@ -129,6 +136,7 @@ func (c *Client) PlanWith(ctx context.Context, t *topology.Topology, h *topology
 		}
 	}
 	p.reconcileSSL(wantSSL)
+	p.reconcileBindings(bindingsOf(want))
 	if wantSSL == nil && opts.SSL != nil {
 		p.note("TLS files given but not used: host %s does not connect to an ssl: controller", h.Name)
 	}
@@ -156,6 +164,7 @@ func (c *Client) PlanDestroy(ctx context.Context, t *topology.Topology, h *topol
 		}
 	}
 	p.reconcileSSL(nil)
+	p.unbindAll(nil)
 	p.strayPorts()
 	return p.finish()
 }
@@ -205,6 +214,7 @@ func (p *planner) addBridge(w *wantBridge) {
 		detail += " datapath-id=" + id
 	}
 	p.change("+ bridge %s (%s)", w.name, detail)
+	p.plan.NewBridges = append(p.plan.NewBridges, w.name)
 	p.b.guardAbsent(vswitch.BridgeTable, w.name)
 	for _, wp := range w.ports {
 		ports = append(ports, p.b.createPort(wp, p.b.createInterface(wp)))
@@ -212,9 +222,9 @@ func (p *planner) addBridge(w *wantBridge) {
 			p.change("+ port %s %s %s", w.name, wp.name, wp.summary())
 		}
 	}
-	if w.controller != nil {
-		ctrls = append(ctrls, p.b.createController(w.controller))
-		p.change("+ controller %s %s %s", w.name, w.controller.target, w.controller.summary())
+	for _, wc := range w.controllers {
+		ctrls = append(ctrls, p.b.createController(wc))
+		p.change("+ controller %s %s %s", w.name, wc.target, wc.summary())
 	}
 	p.b.addBridgeToRoot(p.snap.root.UUID, p.b.createBridge(w, ports, ctrls))
 }
@@ -270,8 +280,12 @@ func (p *planner) reconcileBridge(w *wantBridge, cur *vswitch.Bridge) {
 	p.removePorts(cur, gone)
 }
 
-// reconcileController makes a bridge's controllers of ours match w.controller;
-// controllers someone else put on our bridge stay.
+// reconcileController makes a bridge's controllers of ours match
+// w.controllers, one row per target; controllers someone else put on our
+// bridge stay. A row already pointing at a wanted target is updated in
+// place; a wanted target without one takes over a leftover row of ours
+// (so a moved controller is a change of target, not a new row), or else
+// gets a new row; leftovers beyond that go.
 func (p *planner) reconcileController(w *wantBridge, cur *vswitch.Bridge) {
 	var ours []*vswitch.Controller
 	for _, u := range cur.Controller {
@@ -286,63 +300,76 @@ func (p *planner) reconcileController(w *wantBridge, cur *vswitch.Bridge) {
 		}
 	}
 	slices.SortFunc(ours, func(a, b *vswitch.Controller) int { return strings.Compare(a.Target, b.Target) })
-	var extra []*vswitch.Controller
-	switch {
-	case w.controller == nil:
-		extra = ours
-	case len(ours) == 0:
-		p.b.addControllers(cur.UUID, p.b.createController(w.controller))
-		p.change("+ controller %s %s %s", w.name, w.controller.target, w.controller.summary())
-	default:
-		// Keep the one already pointing at the target, if any.
-		keep := 0
-		for i, k := range ours {
-			if k.Target == w.controller.target {
-				keep = i
-			}
+	used := map[*vswitch.Controller]bool{}
+	var missing []*wantController
+	for _, wc := range w.controllers {
+		i := slices.IndexFunc(ours, func(k *vswitch.Controller) bool { return !used[k] && k.Target == wc.target })
+		if i < 0 {
+			missing = append(missing, wc)
+			continue
 		}
-		k := ours[keep]
-		extra = slices.Delete(slices.Clone(ours), keep, keep+1)
-		subject := "controller " + w.name
-		row := &vswitch.Controller{UUID: k.UUID}
-		var fields []any
-		if k.Target != w.controller.target {
-			p.change("~ %s target %s -> %s", subject, k.Target, w.controller.target)
-			row.Target = w.controller.target
-			fields = append(fields, &row.Target)
+		used[ours[i]] = true
+		p.updateController(w.name, wc, ours[i])
+	}
+	var leftovers []*vswitch.Controller
+	for _, k := range ours {
+		if !used[k] {
+			leftovers = append(leftovers, k)
 		}
-		if k.ConnectionMode == nil || *k.ConnectionMode != w.controller.connectionMode {
-			p.change("~ %s connection_mode %s -> %s", subject, showPtr(k.ConnectionMode), w.controller.connectionMode)
-			mode := w.controller.connectionMode
-			row.ConnectionMode = &mode
-			fields = append(fields, &row.ConnectionMode)
+	}
+	for _, wc := range missing {
+		if len(leftovers) > 0 {
+			p.updateController(w.name, wc, leftovers[0])
+			leftovers = leftovers[1:]
+			continue
 		}
-		for _, c := range []struct {
-			column   string
-			cur      *int
-			want     int
-			rowField **int
-		}{
-			{"controller_rate_limit", k.ControllerRateLimit, w.controller.rateLimit, &row.ControllerRateLimit},
-			{"controller_burst_limit", k.ControllerBurstLimit, w.controller.burstLimit, &row.ControllerBurstLimit},
-			{"inactivity_probe", k.InactivityProbe, w.controller.inactivityProbe, &row.InactivityProbe},
-		} {
-			if c.cur == nil || *c.cur != c.want {
-				p.change("~ %s %s %s -> %d", subject, c.column, showIntPtr(c.cur), c.want)
-				v := c.want
-				*c.rowField = &v
-				fields = append(fields, c.rowField)
-			}
-		}
-		p.b.update(row, fields...)
-		p.reconcileMap(subject, "external_ids", row, &row.ExternalIDs, k.ExternalIDs, w.controller.externalIDs, isOurKey, nil)
+		p.b.addControllers(cur.UUID, p.b.createController(wc))
+		p.change("+ controller %s %s %s", w.name, wc.target, wc.summary())
 	}
 	var drop []string
-	for _, k := range extra {
+	for _, k := range leftovers {
 		drop = append(drop, k.UUID)
 		p.change("- controller %s %s", w.name, k.Target)
 	}
 	p.b.removeControllers(cur.UUID, drop...)
+}
+
+// updateController updates Controller row k of bridge br in place to match
+// wc, column by column.
+func (p *planner) updateController(br string, wc *wantController, k *vswitch.Controller) {
+	subject := "controller " + br
+	row := &vswitch.Controller{UUID: k.UUID}
+	var fields []any
+	if k.Target != wc.target {
+		p.change("~ %s target %s -> %s", subject, k.Target, wc.target)
+		row.Target = wc.target
+		fields = append(fields, &row.Target)
+	}
+	if k.ConnectionMode == nil || *k.ConnectionMode != wc.connectionMode {
+		p.change("~ %s connection_mode %s -> %s", subject, showPtr(k.ConnectionMode), wc.connectionMode)
+		mode := wc.connectionMode
+		row.ConnectionMode = &mode
+		fields = append(fields, &row.ConnectionMode)
+	}
+	for _, c := range []struct {
+		column   string
+		cur      *int
+		want     int
+		rowField **int
+	}{
+		{"controller_rate_limit", k.ControllerRateLimit, wc.rateLimit, &row.ControllerRateLimit},
+		{"controller_burst_limit", k.ControllerBurstLimit, wc.burstLimit, &row.ControllerBurstLimit},
+		{"inactivity_probe", k.InactivityProbe, wc.inactivityProbe, &row.InactivityProbe},
+	} {
+		if c.cur == nil || *c.cur != c.want {
+			p.change("~ %s %s %s -> %d", subject, c.column, showIntPtr(c.cur), c.want)
+			v := c.want
+			*c.rowField = &v
+			fields = append(fields, c.rowField)
+		}
+	}
+	p.b.update(row, fields...)
+	p.reconcileMap(subject, "external_ids", row, &row.ExternalIDs, k.ExternalIDs, wc.externalIDs, isOurKey, nil)
 }
 
 // reconcilePort updates port cur (ours) and its interface in place to match
@@ -412,6 +439,11 @@ func (p *planner) reconcileInterface(subject string, wp *wantPort, cur *vswitch.
 		row.OfportRequest = wp.ofportRequest
 		fields = append(fields, &row.OfportRequest)
 	}
+	if !sameIntPtr(cur.MTURequest, wp.mtuRequest) {
+		p.change("~ %s mtu_request %s -> %s", subject, showIntPtr(cur.MTURequest), showIntPtr(wp.mtuRequest))
+		row.MTURequest = wp.mtuRequest
+		fields = append(fields, &row.MTURequest)
+	}
 	if !sameStrPtr(cur.MAC, wp.mac) {
 		p.change("~ %s mac %s -> %s", subject, showStrPtr(cur.MAC), showStrPtr(wp.mac))
 		row.MAC = wp.mac
@@ -472,6 +504,29 @@ func (p *planner) removePorts(br *vswitch.Bridge, ports []*vswitch.Port) {
 	p.b.removePorts(br.UUID, uuids...)
 }
 
+// foreignAttachments describes the rows of bridge br (ours) other than
+// ports that ovs-vxctl did not create: controllers not ours, and any
+// mirror, NetFlow, sFlow or IPFIX (ovs-vxctl creates none). Deleting the
+// bridge would delete them.
+func (p *planner) foreignAttachments(br *vswitch.Bridge) []string {
+	var out []string
+	for _, u := range br.Controller {
+		if k := p.snap.controllers[u]; k != nil && !p.m.owns(k.ExternalIDs) {
+			out = append(out, "controller "+k.Target)
+		}
+	}
+	if len(br.Mirrors) > 0 {
+		out = append(out, fmt.Sprintf("%d mirrors", len(br.Mirrors)))
+	}
+	for what, set := range map[string]bool{"netflow": br.Netflow != nil, "sflow": br.Sflow != nil, "ipfix": br.IPFIX != nil} {
+		if set {
+			out = append(out, what)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // removeBridge removes bridge br (ours) with its ports, unless it holds
 // ports that are not ours: then only our ports and controllers go.
 func (p *planner) removeBridge(br *vswitch.Bridge) {
@@ -487,6 +542,8 @@ func (p *planner) removeBridge(br *vswitch.Bridge) {
 			foreign = append(foreign, port.Name)
 		}
 	}
+	// Rows hanging off the bridge go with it: someone else's keep it.
+	foreign = append(foreign, p.foreignAttachments(br)...)
 	if len(foreign) == 0 {
 		p.b.removeBridgeFromRoot(p.snap.root.UUID, br.UUID)
 		p.change("- bridge %s", br.Name)
@@ -504,7 +561,7 @@ func (p *planner) removeBridge(br *vswitch.Bridge) {
 		return
 	}
 	slices.Sort(foreign)
-	p.note("bridge %s kept: it holds ports ovs-vxctl did not create (%s)", br.Name, strings.Join(foreign, ", "))
+	p.note("bridge %s kept: it holds ports or rows ovs-vxctl did not create (%s)", br.Name, strings.Join(foreign, ", "))
 	// Keep the bridge's local port with the bridge.
 	ours = slices.DeleteFunc(ours, func(port *vswitch.Port) bool { return port.Name == br.Name })
 	p.removePorts(br, ours)

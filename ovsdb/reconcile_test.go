@@ -42,8 +42,8 @@ func TestApplyCreatesEverythingOnceWithOwnerMarks(t *testing.T) {
 	l.vethPair("hxvm1")
 
 	plan := l.reconcile(tp, h)
-	dpid := fmt.Sprintf("%016x", DatapathID("hxtest", "host1"))
-	intDPID := fmt.Sprintf("%016x", BridgeDatapathID("hxtest", "host1", BridgeInt))
+	dpid := fmt.Sprintf("%016x", topology.DatapathID("hxtest", "host1"))
+	intDPID := fmt.Sprintf("%016x", topology.BridgeDatapathID("hxtest", "host1", topology.BridgeInt))
 	if intDPID == dpid {
 		t.Fatalf("br-int and br-tun get the same datapath ID %s", dpid)
 	}
@@ -79,7 +79,7 @@ func TestApplyCreatesEverythingOnceWithOwnerMarks(t *testing.T) {
 	for _, br := range []string{"br-int", "br-tun"} {
 		wantEqual(t, br+" datapath_type", l.get("bridge", br, "datapath_type"), "netdev")
 		wantEqual(t, br+" fail_mode", l.get("bridge", br, "fail_mode"), "secure")
-		wantEqual(t, br+" protocols", l.get("bridge", br, "protocols"), "[OpenFlow13]")
+		wantEqual(t, br+" protocols", l.get("bridge", br, "protocols"), "[OpenFlow10, OpenFlow13]")
 		wantEqual(t, br+" disable-in-band", l.get("bridge", br, "other_config:disable-in-band"), `"true"`)
 		wantEqual(t, br+" controller", l.get("bridge", br, "controller"), "[]")
 	}
@@ -447,8 +447,8 @@ func TestControllerMode(t *testing.T) {
 	l.vethPair("hxvm1")
 	plan := l.reconcile(tp, h)
 	limits := "(controller_rate_limit=1000/s controller_burst_limit=250 inactivity_probe=5000ms)"
-	intID := BridgeDatapathID("hxtest", "host1", BridgeInt)
-	tunID := DatapathID("hxtest", "host1")
+	intID := topology.BridgeDatapathID("hxtest", "host1", topology.BridgeInt)
+	tunID := topology.DatapathID("hxtest", "host1")
 	wantChanges(t, plan,
 		fmt.Sprintf("+ bridge br-int (datapath_type=netdev datapath-id=%016x)", intID),
 		"+ port br-int patch-int (patch peer=patch-tun)",
@@ -463,8 +463,8 @@ func TestControllerMode(t *testing.T) {
 	)
 	wantChanges(t, l.planOnly(tp, h))
 	for _, id := range []uint64{intID, tunID} {
-		if id>>56 != DatapathIDTopByte {
-			t.Errorf("datapath ID %016x does not start with %02x", id, DatapathIDTopByte)
+		if id>>56 != topology.DatapathIDTopByte {
+			t.Errorf("datapath ID %016x does not start with %02x", id, topology.DatapathIDTopByte)
 		}
 	}
 	// ovs-vswitchd runs each bridge under its own requested datapath ID.
@@ -610,4 +610,36 @@ func TestReconnectAfterOvsdbServerRestart(t *testing.T) {
 	if of, err := l.c.OFPort(l.ctx, "br-tun", "patch-tun"); err != nil || of != 1 {
 		t.Errorf("OFPort(patch-tun) after restarting ovs-vswitchd = %d, %v", of, err)
 	}
+}
+
+// Destroy keeps a bridge of ours that holds a controller or a mirror
+// someone else added: deleting the bridge would delete those rows too.
+func TestDestroyKeepsBridgesWithForeignAttachments(t *testing.T) {
+	l := newLab(t)
+	tp := topo(topology.ModeLearn)
+	h := tp.Host("host1")
+	l.vethPair("hxvm1")
+	l.reconcile(tp, h)
+	l.vsctl("--", "--id=@c", "create", "Controller", "target=tcp\\:127.0.0.1\\:6999", "--", "add", "Bridge", "br-tun", "controller", "@c")
+	l.vsctl("--", "--id=@m", "create", "Mirror", "name=hxm0", "select-all=true", "--", "add", "Bridge", "br-int", "mirrors", "@m")
+
+	plan, err := l.c.PlanDestroy(l.ctx, tp, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range plan.Changes {
+		if strings.HasPrefix(c, "- bridge") {
+			t.Errorf("destroy removes a bridge with foreign rows: %q", c)
+		}
+	}
+	for _, want := range [][2]string{{"bridge br-tun kept", "controller tcp:127.0.0.1:6999"}, {"bridge br-int kept", "1 mirrors"}} {
+		if !slices.ContainsFunc(plan.Notes, func(n string) bool { return strings.Contains(n, want[0]) && strings.Contains(n, want[1]) }) {
+			t.Errorf("notes %q: want one with %q and %q", plan.Notes, want[0], want[1])
+		}
+	}
+	if err := l.c.Apply(l.ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "foreign controller", l.vsctl("--columns=target", "--data=bare", "--no-headings", "list", "controller"), "tcp:127.0.0.1:6999")
+	wantEqual(t, "foreign mirror", l.vsctl("--columns=name", "--data=bare", "--no-headings", "list", "mirror"), "hxm0")
 }

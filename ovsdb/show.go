@@ -53,10 +53,13 @@ type PeerState struct {
 
 // NetworkState is one network present on the host.
 type NetworkState struct {
-	Name      string      `json:"name"`
-	VNI       uint32      `json:"vni"`
-	LocalVLAN int         `json:"local_vlan"`
-	Ports     []PortState `json:"ports"`
+	Name      string `json:"name"`
+	VNI       uint32 `json:"vni"`
+	LocalVLAN int    `json:"local_vlan"`
+	// MTU is the network's effective MTU as apply last set it; 0 when
+	// apply did not know it (no mtu in the file, underlay MTU unknown).
+	MTU   int         `json:"mtu"`
+	Ports []PortState `json:"ports"`
 }
 
 // PortState is one VM or internal port of a network.
@@ -66,6 +69,9 @@ type PortState struct {
 	Tag    int    `json:"tag"`
 	OFPort int    `json:"ofport"`
 	State  string `json:"state"`
+	// Interface is the interface a port given by iface_id is bound to;
+	// "" for the ports ovs-vxctl created, named like their interface.
+	Interface string `json:"interface,omitempty"`
 }
 
 // Show reads what ovs-vxctl configured for host h of topology t: bridges,
@@ -108,7 +114,7 @@ func (c *Client) Show(ctx context.Context, t *topology.Topology, h *topology.Hos
 			}
 		}
 		st.Bridges = append(st.Bridges, bs)
-		if v, ok := br.ExternalIDs[KeyLocalVLANs]; ok && br.Name == BridgeInt {
+		if v, ok := br.ExternalIDs[KeyLocalVLANs]; ok && br.Name == topology.BridgeInt {
 			vlans, err := parseLocalVLANs(v)
 			if err != nil {
 				return nil, fmt.Errorf("bridge %s: %w", br.Name, err)
@@ -117,9 +123,14 @@ func (c *Client) Show(ctx context.Context, t *topology.Topology, h *topology.Hos
 				network(vni).LocalVLAN = int(vlan)
 			}
 		}
+		if br.Name == topology.BridgeInt {
+			for vni, mtu := range parseMTUs(br.ExternalIDs[KeyMTUs]) {
+				network(vni).MTU = mtu
+			}
+		}
 		for _, u := range br.Ports {
 			port := snap.ports[u]
-			if port == nil || !m.owns(port.ExternalIDs) {
+			if port == nil || !m.owns(port.ExternalIDs) && !m.bound(port.ExternalIDs) {
 				continue
 			}
 			iface := snap.ifaceOf(port)
@@ -147,6 +158,9 @@ func (c *Client) Show(ctx context.Context, t *topology.Topology, h *topology.Hos
 			ps := PortState{Name: port.Name, Type: kindVM, OFPort: ofport(iface), State: ifaceState(iface)}
 			if iface.Type == "internal" {
 				ps.Type = kindInternal
+			}
+			if m.bound(port.ExternalIDs) {
+				ps.Name, ps.Interface = port.ExternalIDs[KeyBoundPort], port.Name
 			}
 			if port.Tag != nil {
 				ps.Tag = *port.Tag
@@ -242,14 +256,14 @@ func (c *Client) CurrentAllocation(t *topology.Topology, h *topology.Host) (topo
 		return alloc, err
 	}
 	m := marks{owner: t.Name, host: h.Name}
-	if br := snap.bridges[BridgeInt]; br != nil && m.owns(br.ExternalIDs) {
+	if br := snap.bridges[topology.BridgeInt]; br != nil && m.owns(br.ExternalIDs) {
 		vlans, err := parseLocalVLANs(br.ExternalIDs[KeyLocalVLANs])
 		if err != nil {
-			return alloc, fmt.Errorf("reading the allocation from bridge %s: %w", BridgeInt, err)
+			return alloc, fmt.Errorf("reading the allocation from bridge %s: %w", topology.BridgeInt, err)
 		}
 		alloc.LocalVLAN = vlans
 	}
-	if br := snap.bridges[BridgeTun]; br != nil && m.owns(br.ExternalIDs) {
+	if br := snap.bridges[topology.BridgeTun]; br != nil && m.owns(br.ExternalIDs) {
 		for _, u := range br.Ports {
 			port := snap.ports[u]
 			if port == nil || !m.owns(port.ExternalIDs) {
@@ -264,7 +278,7 @@ func (c *Client) CurrentAllocation(t *topology.Topology, h *topology.Host) (topo
 				continue // nothing persisted: Allocate picks a number
 			}
 			if _, dup := alloc.TunnelOFPort[peer]; dup {
-				return alloc, fmt.Errorf("reading the allocation from bridge %s: two tunnel ports for peer %s", BridgeTun, peer)
+				return alloc, fmt.Errorf("reading the allocation from bridge %s: two tunnel ports for peer %s", topology.BridgeTun, peer)
 			}
 			alloc.TunnelOFPort[peer] = uint32(*iface.OfportRequest)
 		}
@@ -286,7 +300,7 @@ func (c *Client) FindOwner(ctx context.Context) (Owner, error) {
 	if err != nil {
 		return Owner{}, err
 	}
-	br, ok := snap.bridges[BridgeTun]
+	br, ok := snap.bridges[topology.BridgeTun]
 	if !ok || br.ExternalIDs[KeyOwner] == "" {
 		return Owner{}, errors.New("no br-tun configured by ovs-vxctl here (run apply, or give -f FILE --host H)")
 	}

@@ -36,6 +36,11 @@ type PlanOptions struct {
 	// at it. In any other case it is not used (the plan says so in a note)
 	// and an SSL row of ours, if any, is removed.
 	SSL *SSLFiles
+	// MTU is each network's effective MTU by VNI (topology.EffectiveMTU
+	// on this host's underlay): the mtu_request of its internal ports,
+	// recorded on br-int for show. A network without one (0 or absent:
+	// the underlay's MTU is unknown) gets no mtu_request.
+	MTU map[uint32]int
 }
 
 // wantSSL is the desired SSL row.
@@ -49,9 +54,20 @@ func (w *wantSSL) summary() string {
 	return fmt.Sprintf("(private_key=%s certificate=%s ca_cert=%s)", w.privateKey, w.certificate, w.caCert)
 }
 
-// sslNeeded reports whether host h connects to its controller over TLS.
+// sslNeeded reports whether host h connects to any of its controllers over
+// TLS (OVS has one SSL row for all of them).
 func sslNeeded(t *topology.Topology, h *topology.Host) bool {
-	return h.Mode == topology.ModeController && strings.HasPrefix(t.Controller, "ssl:")
+	return h.Mode == topology.ModeController && sslTarget(t) != ""
+}
+
+// sslTarget is the first ssl: controller target of t, or "".
+func sslTarget(t *topology.Topology) string {
+	for _, c := range t.ControllerTargets() {
+		if strings.HasPrefix(c, "ssl:") {
+			return c
+		}
+	}
+	return ""
 }
 
 // desiredSSL computes the SSL row host h needs: nil when it needs none.
@@ -79,7 +95,7 @@ func desiredSSL(t *topology.Topology, h *topology.Host, files *SSLFiles) (*wantS
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("host %s: controller target %s needs TLS files: missing %s",
-			h.Name, t.Controller, strings.Join(missing, ", "))
+			h.Name, sslTarget(t), strings.Join(missing, ", "))
 	}
 	if len(relative) > 0 {
 		return nil, fmt.Errorf("host %s: TLS file paths must be absolute (ovs-vswitchd opens them from its own working directory): %s",

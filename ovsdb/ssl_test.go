@@ -230,8 +230,8 @@ func TestSSLController(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{
-		fmt.Sprintf("dpid=%016x cn=host1", BridgeDatapathID("hxtest", "host1", BridgeInt)),
-		fmt.Sprintf("dpid=%016x cn=host1", DatapathID("hxtest", "host1")),
+		fmt.Sprintf("dpid=%016x cn=host1", topology.BridgeDatapathID("hxtest", "host1", topology.BridgeInt)),
+		fmt.Sprintf("dpid=%016x cn=host1", topology.DatapathID("hxtest", "host1")),
 	}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

@@ -12,38 +12,15 @@ import (
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
-func TestDatapathID(t *testing.T) {
-	a := DatapathID("three-hosts", "host1")
-	if a != DatapathID("three-hosts", "host1") {
-		t.Fatal("DatapathID is not deterministic")
-	}
-	seen := map[uint64]string{}
-	for _, tc := range [][2]string{{"three-hosts", "host1"}, {"three-hosts", "host2"}, {"other", "host1"}, {"three-hostsh", "ost1"}, {"", ""}} {
-		id := DatapathID(tc[0], tc[1])
-		if id>>56 != DatapathIDTopByte {
-			t.Errorf("DatapathID(%q, %q) = %016x: top byte is not %02x", tc[0], tc[1], id, DatapathIDTopByte)
-		}
-		if prev, dup := seen[id]; dup {
-			t.Errorf("DatapathID(%q, %q) = %016x, same as %s", tc[0], tc[1], id, prev)
-		}
-		seen[id] = tc[0] + "/" + tc[1]
-		if s := datapathIDString(tc[0], tc[1], BridgeTun); len(s) != 16 || s != fmt.Sprintf("%016x", id) {
-			t.Errorf("datapathIDString = %q", s)
-		}
-		if got := BridgeDatapathID(tc[0], tc[1], BridgeTun); got != id {
-			t.Errorf("BridgeDatapathID(%q, %q, br-tun) = %016x, want DatapathID's %016x", tc[0], tc[1], got, id)
-		}
-		// br-int's ID is another ID of the same family, unique too.
-		intID := BridgeDatapathID(tc[0], tc[1], BridgeInt)
-		if intID>>56 != DatapathIDTopByte {
-			t.Errorf("BridgeDatapathID(%q, %q, br-int) = %016x: top byte is not %02x", tc[0], tc[1], intID, DatapathIDTopByte)
-		}
-		if prev, dup := seen[intID]; dup {
-			t.Errorf("BridgeDatapathID(%q, %q, br-int) = %016x, same as %s", tc[0], tc[1], intID, prev)
-		}
-		seen[intID] = tc[0] + "/" + tc[1] + "/br-int"
-		if s := datapathIDString(tc[0], tc[1], BridgeInt); s != fmt.Sprintf("%016x", intID) {
-			t.Errorf("datapathIDString(br-int) = %q", s)
+// datapathIDString is the bridge's datapath ID in exactly the 16 hex digits
+// other_config:datapath-id takes.
+func TestDatapathIDString(t *testing.T) {
+	for _, tc := range [][2]string{{"three-hosts", "host1"}, {"other", "h"}, {"", ""}} {
+		for _, br := range []string{topology.BridgeTun, topology.BridgeInt} {
+			id := topology.BridgeDatapathID(tc[0], tc[1], br)
+			if s := datapathIDString(tc[0], tc[1], br); len(s) != 16 || s != fmt.Sprintf("%016x", id) {
+				t.Errorf("datapathIDString(%q, %q, %s) = %q, want %016x", tc[0], tc[1], br, s, id)
+			}
 		}
 	}
 }
@@ -120,12 +97,12 @@ func TestLocalVLANsRoundTrip(t *testing.T) {
 }
 
 func TestCheckEndpoint(t *testing.T) {
-	for _, ok := range []string{"unix:/var/run/openvswitch/db.sock", "tcp:127.0.0.1:6640", "tcp:[::1]:6640"} {
+	for _, ok := range []string{"unix:/var/run/openvswitch/db.sock", "tcp:127.0.0.1:6640", "tcp:[::1]:6640", "ssl:127.0.0.1:6640"} {
 		if err := checkEndpoint(ok); err != nil {
 			t.Errorf("checkEndpoint(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "unix:", "/var/run/openvswitch/db.sock", "tcp:127.0.0.1", "ssl:127.0.0.1:6640", "punix:/x"} {
+	for _, bad := range []string{"", "unix:", "/var/run/openvswitch/db.sock", "tcp:127.0.0.1", "ssl:127.0.0.1", "punix:/x"} {
 		if err := checkEndpoint(bad); err == nil {
 			t.Errorf("checkEndpoint(%q) accepted", bad)
 		}
@@ -139,7 +116,9 @@ func TestConnectFailsClearly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "connecting to OVSDB at unix:/tmp/hx-no-such-dir/db.sock") {
 		t.Fatalf("Connect to a missing socket: %v", err)
 	}
-	if _, err := Connect(ctx, "ssl:127.0.0.1:6640", nil); err == nil || !strings.Contains(err.Error(), "not supported") {
+	// ssl: without the client's TLS files is refused before dialing,
+	// naming the flags that give them.
+	if _, err := Connect(ctx, "ssl:127.0.0.1:6640", nil); err == nil || !strings.Contains(err.Error(), "needs --db-private-key, --db-certificate and --db-ca-cert") {
 		t.Fatalf("Connect to ssl: %v", err)
 	}
 }
@@ -157,7 +136,7 @@ func TestDesired(t *testing.T) {
 	}
 	var got []string
 	for _, b := range want {
-		got = append(got, fmt.Sprintf("bridge %s dp=%s ctrl=%v", b.name, b.datapathType, b.controller != nil))
+		got = append(got, fmt.Sprintf("bridge %s dp=%s ctrl=%v", b.name, b.datapathType, len(b.controllers) == 1))
 		for _, p := range b.ports {
 			got = append(got, fmt.Sprintf("  %s %s %s", p.bridge, p.name, p.summary()))
 		}
@@ -185,23 +164,23 @@ func TestDesired(t *testing.T) {
 		externalIDs: map[string]string{KeyOwner: "hxtest", KeyHost: "host1"},
 	}
 	for _, b := range want {
-		if b.controller == nil || !reflect.DeepEqual(*b.controller, wantCtrl) {
-			t.Errorf("%s controller = %+v, want %+v", b.name, b.controller, wantCtrl)
+		if len(b.controllers) != 1 || !reflect.DeepEqual(*b.controllers[0], wantCtrl) {
+			t.Errorf("%s controllers = %+v, want one %+v", b.name, b.controllers, wantCtrl)
 		}
 	}
-	if want[0].controller == want[1].controller {
+	if want[0].controllers[0] == want[1].controllers[0] {
 		t.Error("br-int and br-tun share one wantController")
 	}
-	if got := want[0].controller.summary(); got != "(controller_rate_limit=1000/s controller_burst_limit=250 inactivity_probe=5000ms)" {
+	if got := want[0].controllers[0].summary(); got != "(controller_rate_limit=1000/s controller_burst_limit=250 inactivity_probe=5000ms)" {
 		t.Errorf("controller summary = %q", got)
 	}
 	intID, tunID := want[0].otherConfig["datapath-id"], want[1].otherConfig["datapath-id"]
-	if tunID != fmt.Sprintf("%016x", DatapathID("hxtest", "host1")) {
-		t.Errorf("br-tun datapath-id = %q, want DatapathID's %016x", tunID, DatapathID("hxtest", "host1"))
+	if tunID != fmt.Sprintf("%016x", topology.DatapathID("hxtest", "host1")) {
+		t.Errorf("br-tun datapath-id = %q, want DatapathID's %016x", tunID, topology.DatapathID("hxtest", "host1"))
 	}
-	if intID != fmt.Sprintf("%016x", BridgeDatapathID("hxtest", "host1", BridgeInt)) || intID == tunID {
+	if intID != fmt.Sprintf("%016x", topology.BridgeDatapathID("hxtest", "host1", topology.BridgeInt)) || intID == tunID {
 		t.Errorf("br-int datapath-id = %q (br-tun's %q), want BridgeDatapathID's %016x",
-			intID, tunID, BridgeDatapathID("hxtest", "host1", BridgeInt))
+			intID, tunID, topology.BridgeDatapathID("hxtest", "host1", topology.BridgeInt))
 	}
 	for _, b := range want {
 		if b.otherConfig["disable-in-band"] != "true" || len(b.otherConfig) != 2 {
@@ -216,8 +195,8 @@ func TestDesired(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, b := range lw {
-		if b.controller != nil || b.otherConfig["datapath-id"] != want[i].otherConfig["datapath-id"] {
-			t.Errorf("learn mode %s: controller %+v, datapath-id %q", b.name, b.controller, b.otherConfig["datapath-id"])
+		if len(b.controllers) != 0 || b.otherConfig["datapath-id"] != want[i].otherConfig["datapath-id"] {
+			t.Errorf("learn mode %s: controllers %+v, datapath-id %q", b.name, b.controllers, b.otherConfig["datapath-id"])
 		}
 	}
 	if want[0].externalIDs[KeyLocalVLANs] != "100=1,200=2" {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what ovs-vxctl's lab, demo and tests need on Debian 12, as root:
-# Open vSwitch (userspace datapath), iproute2, ethtool and the packet tools.
+# Open vSwitch (userspace datapath) and its VTEP emulator, iproute2, ethtool and the packet tools.
 # It does nothing when everything is already there.
 set -euo pipefail
 need=()
-for pair in ovs-vswitchd:openvswitch-switch ovs-vsctl:openvswitch-common ip:iproute2 \
+for pair in ovs-vswitchd:openvswitch-switch ovs-vsctl:openvswitch-common vtep-ctl:openvswitch-vtep ip:iproute2 \
             ethtool:ethtool tcpdump:tcpdump tshark:tshark iperf3:iperf3 ping:iputils-ping \
             sysctl:procps ss:iproute2 python3:python3; do
   bin=${pair%%:*} pkg=${pair#*:}

@@ -7,13 +7,20 @@ const (
 	// FirstLocalVLAN and LastLocalVLAN bound the 802.1Q VIDs handed to networks.
 	FirstLocalVLAN = 1
 	LastLocalVLAN  = 4094
-	// PatchOFPort is the OpenFlow port number of patch-tun on br-tun.
-	PatchOFPort = 1
 	// FirstTunnelOFPort is the lowest OpenFlow port number given to a tunnel port.
 	FirstTunnelOFPort = 10
 	// LastTunnelOFPort is the highest port number OVS accepts in ofport_request.
 	LastTunnelOFPort = 65279
 )
+
+// UsableTunnelOFPort says whether a tunnel port may carry port number no:
+// apply asks for FirstTunnelOFPort and up, but OVS may assign another
+// number (one a port deleted in the same transaction held), and apply then
+// compiles the flows with the real one. Any number but the patch port's, up
+// to LastTunnelOFPort, is usable.
+func UsableTunnelOFPort(no uint32) bool {
+	return no >= 1 && no <= LastTunnelOFPort && no != PatchOFPort
+}
 
 // Allocation holds the per-host numbers that must stay stable across applies
 // even when networks or peers are added or removed: the local VLAN of each
@@ -30,6 +37,14 @@ type Allocation struct {
 // VNI order and file order respectively. It never renumbers a kept entry. The
 // error is non-nil only when the number space is exhausted.
 func (t *Topology) Allocate(h *Host, prev Allocation) (Allocation, error) {
+	return t.AllocateAvoiding(h, prev, nil)
+}
+
+// AllocateAvoiding is Allocate that never gives a peer without a number one
+// in held (kept entries stay as they are): the ofports br-tun's ports hold
+// or request now. OVS refuses an ofport_request that a port removed in the
+// same transaction still holds and assigns another number instead.
+func (t *Topology) AllocateAvoiding(h *Host, prev Allocation, held map[uint32]bool) (Allocation, error) {
 	out := Allocation{LocalVLAN: map[uint32]uint16{}, TunnelOFPort: map[string]uint32{}}
 	usedVLAN := map[uint16]bool{}
 	nets := t.NetworksOn(h)
@@ -67,7 +82,7 @@ func (t *Topology) Allocate(h *Host, prev Allocation) (Allocation, error) {
 		if _, ok := out.TunnelOFPort[p.Name]; ok {
 			continue
 		}
-		for usedPort[nextPort] {
+		for usedPort[nextPort] || held[nextPort] {
 			nextPort++
 		}
 		if nextPort > LastTunnelOFPort {

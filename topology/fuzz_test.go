@@ -3,6 +3,7 @@ package topology
 import (
 	"os"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -25,6 +26,8 @@ func FuzzParse(f *testing.F) {
 		"~",
 		"name: t\nhosts: [{name: a, vtep: 10.0.0.1, routes: [&r {to: 10.8.0.0/16, via: 10.0.0.9}]}, {name: b, vtep: 10.0.0.2, routes: [*r]}]\n",
 		"name: t\ncontroller: 'tcp:[::1]:6653'\ndefaults: {mode: controller}\nhosts: [{name: a, vtep: '::1'}]\n",
+		"name: t\ncontroller: ['tcp:10.0.0.9:6653', 'ssl:10.0.0.8:6653']\ndirectory: ['tcp:10.0.0.9:6641']\n" +
+			"defaults: {mode: controller}\nhosts: [{name: a, vtep: 10.0.0.1}]\n",
 		"name: t\nhosts: [{name: a, vtep: 10.0.0.1, dst_port: 8472}, {name: b, vtep: 10.0.0.2}]\n" +
 			"networks: [{name: n, vni: 1, ports: [{host: a, name: p, ip: 10.1.1.2/24, gateway: 10.1.1.1}, {host: b, name: p}]}]\n",
 	} {
@@ -60,6 +63,9 @@ func FuzzParse(f *testing.F) {
 // checkInvariants checks what every parsed topology guarantees its users.
 func checkInvariants(t *testing.T, top *Topology) {
 	t.Helper()
+	if (top.Controller == "") != (len(top.Controllers) == 0) || (top.Controller != "" && top.Controller != top.Controllers[0]) {
+		t.Fatalf("controller %q is not the first of %q", top.Controller, top.Controllers)
+	}
 	hosts := map[*Host]bool{}
 	names := map[string]bool{}
 	for _, h := range top.Hosts {
@@ -80,12 +86,19 @@ func checkInvariants(t *testing.T, top *Topology) {
 		vnis[n.VNI] = true
 		for _, p := range n.Ports {
 			key := [2]string{p.Host.Name, p.Name}
-			if !hosts[p.Host] || p.Network != n || ports[key] || portNameProblem(p.Name) != "" {
+			if p.Host.IsHardwareVTEP() {
+				// A physical port carries one VLAN per network.
+				key[1] += "\x00" + strconv.Itoa(int(p.VLAN))
+			}
+			if !hosts[p.Host] || p.Network != n || ports[key] || portNameProblemOn(p.Host, p.Name) != "" {
 				t.Fatalf("bad port %+v", p)
 			}
 			ports[key] = true
-			if !p.Host.Managed && (p.MAC == nil || p.Type != PortVM) {
+			if !p.Host.Managed && ((p.MAC == nil && !p.Host.IsHardwareVTEP()) || p.Type != PortVM) {
 				t.Fatalf("port %s on unmanaged host %s", p.Name, p.Host.Name)
+			}
+			if p.VLAN > MaxVLAN || (p.VLAN != 0 && !p.Host.IsHardwareVTEP()) {
+				t.Fatalf("port %s on host %s has vlan %d", p.Name, p.Host.Name, p.VLAN)
 			}
 			if p.MAC != nil && (len(p.MAC) != 6 || p.MAC[0]&1 != 0) {
 				t.Fatalf("bad MAC %s", p.MAC)
@@ -109,8 +122,14 @@ func checkInvariants(t *testing.T, top *Topology) {
 // dst_port, which must stay inherited where the host did not declare it.
 func render(top *Topology) map[string]any {
 	file := map[string]any{"name": top.Name}
-	if top.Controller != "" {
+	switch {
+	case len(top.Controllers) > 1:
+		file["controller"] = top.Controllers
+	case top.Controller != "":
 		file["controller"] = top.Controller
+	}
+	if top.Directory != nil {
+		file["directory"] = top.Directory
 	}
 	var hosts []map[string]any
 	for _, h := range top.Hosts {
@@ -130,12 +149,18 @@ func render(top *Topology) map[string]any {
 		if routes != nil {
 			m["routes"] = routes
 		}
+		if hw := h.HardwareVTEP; hw != nil {
+			m["hardware_vtep"] = map[string]any{"ovsdb": hw.OVSDB, "physical_switch": hw.PhysicalSwitch}
+		}
 		hosts = append(hosts, m)
 	}
 	file["hosts"] = hosts
 	var nets []map[string]any
 	for _, n := range top.Networks {
 		m := map[string]any{"name": n.Name, "vni": n.VNI}
+		if n.MTU != 0 {
+			m["mtu"] = n.MTU
+		}
 		var ports []map[string]any
 		for _, p := range n.Ports {
 			pm := map[string]any{"host": p.Host.Name, "name": p.Name, "type": string(p.Type)}
@@ -147,6 +172,12 @@ func render(top *Topology) map[string]any {
 			}
 			if p.Gateway.IsValid() {
 				pm["gateway"] = p.Gateway.String()
+			}
+			if p.IfaceID != "" {
+				pm["iface_id"] = p.IfaceID
+			}
+			if p.Host.IsHardwareVTEP() {
+				pm["vlan"] = p.VLAN
 			}
 			ports = append(ports, pm)
 		}

@@ -24,15 +24,6 @@ const (
 	MaxVNI            = 1<<24 - 1 // VXLAN's 24-bit network identifier
 )
 
-// TunnelPortPrefix starts the name of every tunnel port ovs-vxctl creates
-// ("vx-<peer host>"); network ports may not use it.
-const TunnelPortPrefix = "vx-"
-
-// ReservedPortNames are the OVS ports and bridges ovs-vxctl and its lab own on
-// every host; no network port may be called so (OVS port names are unique
-// across all bridges of a switch).
-var ReservedPortNames = []string{"br-int", "br-tun", "patch-int", "patch-tun", "br-phy"}
-
 // Load reads and parses the topology file at path.
 func Load(path string) (*Topology, error) {
 	data, err := os.ReadFile(path)
@@ -103,8 +94,27 @@ func (p *problems) settings(r rawSettings, path string, base settings) settings 
 }
 
 // resolve turns raw values into a Topology, reporting every rule broken.
+// Like the compiler it has one step per part: the top-level fields, the
+// hosts, the networks with their ports, then the rules between host pairs.
 func (p *problems) resolve(r *rawTopology) *Topology {
 	t := &Topology{}
+	def := p.topLevel(r, t)
+	hostByName, raw := p.hosts(r, t, def)
+	claims := networkClaims{names: map[string]string{}, vnis: map[uint32]string{}, ports: map[[2]string]string{},
+		ifaceIDs: map[[2]string]string{}}
+	for _, rn := range r.Networks {
+		n := p.network(rn, claims)
+		p.networkPorts(rn, n, hostByName, claims)
+		t.Networks = append(t.Networks, n)
+	}
+	p.checkPairs(t, raw)
+	p.checkHardwareVTEPs(t, raw)
+	return t
+}
+
+// topLevel resolves the topology's name and controller, and returns the
+// defaults every host inherits.
+func (p *problems) topLevel(r *rawTopology, t *Topology) settings {
 	if p.need(r.Name, "name", r.line) {
 		if v, ok := p.str(r.Name, "name"); ok {
 			t.Name = v
@@ -112,15 +122,83 @@ func (p *problems) resolve(r *rawTopology) *Topology {
 		}
 	}
 	def := p.settings(r.Defaults, "defaults", builtin)
-	if v, ok := p.str(r.Controller, "controller"); ok {
-		if c, err := parseController(v); err != nil {
-			p.add("controller", r.Controller.Line, "%v", err)
-		} else {
-			t.Controller = c
+	t.Controllers = p.targets(r.Controller, "controller")
+	if len(t.Controllers) > 0 {
+		t.Controller = t.Controllers[0]
+	}
+	t.Directory = p.targets(r.Directory, "directory")
+	for i, d := range t.Directory {
+		if slices.ContainsFunc(t.Controllers, func(c string) bool { return targetAddr(c) == targetAddr(d) }) {
+			p.add(fmt.Sprintf("directory[%d]", i), r.Directory.Line, "%s is also a controller target", targetAddr(d))
 		}
 	}
+	return def
+}
 
-	hostByName := map[string]*Host{} // the first host of each name
+// targetAddr is the IP:PORT of a canonical target.
+func targetAddr(target string) string {
+	_, addr, _ := strings.Cut(target, ":")
+	return addr
+}
+
+// targets resolves n, a "tcp:IP:PORT"/"ssl:IP:PORT" target or a non-empty
+// list of them, into canonical targets, each once. Nil when n is absent or
+// any target is wrong (each is reported).
+func (p *problems) targets(n *yaml.Node, path string) []string {
+	if n == nil {
+		return nil
+	}
+	if deref(n).Kind != yaml.SequenceNode {
+		v, ok := p.str(n, path)
+		if !ok {
+			return nil
+		}
+		c, err := parseController(v)
+		if err != nil {
+			p.add(path, n.Line, "%v", err)
+			return nil
+		}
+		return []string{c}
+	}
+	list := p.items(n, path)
+	if list != nil && len(list) == 0 {
+		p.add(path, n.Line, "at least one target is required")
+	}
+	var out []string
+	seen := map[string]string{}
+	bad := false
+	for i, item := range list {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		v, ok := p.str(item, ip)
+		if !ok {
+			bad = true
+			continue
+		}
+		c, err := parseController(v)
+		switch {
+		case err != nil:
+			p.add(ip, item.Line, "%v", err)
+			bad = true
+		case claim(seen, targetAddr(c), ip) != "":
+			// By address: tcp: and ssl: cannot share one listener.
+			p.add(ip, item.Line, "%s is already used by %s", targetAddr(c), seen[targetAddr(c)])
+			bad = true
+		default:
+			out = append(out, c)
+		}
+	}
+	if bad {
+		return nil
+	}
+	return out
+}
+
+// hosts resolves the hosts into t over the defaults. Names and VTEPs are
+// unique, and managed hosts in controller mode need a controller to connect
+// to. It returns the first host of each name (ports name their host) and
+// each host's raw form (checkPairs reports at its lines).
+func (p *problems) hosts(r *rawTopology, t *Topology, def settings) (map[string]*Host, map[*Host]*rawHost) {
+	hostByName := map[string]*Host{}
 	hostPaths := map[string]string{}
 	vteps := map[netip.Addr]string{}
 	raw := map[*Host]*rawHost{}
@@ -153,55 +231,73 @@ func (p *problems) resolve(r *rawTopology) *Topology {
 		p.add("controller", ctlLine, "required: managed hosts in controller mode (%s) need a controller to connect to",
 			strings.Join(wantController, ", "))
 	}
+	return hostByName, raw
+}
 
-	names := map[string]string{}
-	vnis := map[uint32]string{}
-	ports := map[[2]string]string{} // (host, port name) -> path
-	for _, rn := range r.Networks {
-		n := &Network{}
-		if p.need(rn.Name, rn.path+".name", rn.line) {
-			if v, ok := p.str(rn.Name, rn.path+".name"); ok {
-				n.Name = v
-				if msg := networkNameProblem(v); msg != "" {
-					p.add(rn.path+".name", rn.Name.Line, "%s", msg)
-				} else if other := claim(names, v, rn.path); other != "" {
-					p.add(rn.path+".name", rn.Name.Line, "%s is already used by %s", v, other)
-				}
+// networkClaims are what must be unique across all networks: the network
+// names, the VNIs, and a port name on each host.
+type networkClaims struct {
+	names map[string]string
+	vnis  map[uint32]string
+	ports map[[2]string]string // (host, port name) -> path
+	// ifaceIDs: (host, iface_id) -> path; two ports bound to one
+	// interface would fight over its VLAN tag.
+	ifaceIDs map[[2]string]string
+}
+
+// network resolves a network's name and VNI, each unique, and its MTU.
+func (p *problems) network(rn *rawNetwork, c networkClaims) *Network {
+	n := &Network{}
+	if p.need(rn.Name, rn.path+".name", rn.line) {
+		if v, ok := p.str(rn.Name, rn.path+".name"); ok {
+			n.Name = v
+			if msg := networkNameProblem(v); msg != "" {
+				p.add(rn.path+".name", rn.Name.Line, "%s", msg)
+			} else if other := claim(c.names, v, rn.path); other != "" {
+				p.add(rn.path+".name", rn.Name.Line, "%s is already used by %s", v, other)
 			}
 		}
-		if p.need(rn.VNI, rn.path+".vni", rn.line) {
-			if v, ok := p.integer(rn.VNI, rn.path+".vni", 1, MaxVNI); ok {
-				n.VNI = uint32(v)
-				if other := claim(vnis, n.VNI, rn.path); other != "" {
-					p.add(rn.path+".vni", rn.VNI.Line, "%d is already used by %s", v, other)
-				}
-			}
-		}
-		macs := map[string]string{}
-		ips := map[netip.Addr]string{}
-		for _, rp := range rn.Ports {
-			pt := p.port(rp, n, hostByName)
-			if pt.Host != nil && pt.Name != "" {
-				if other := claim(ports, [2]string{pt.Host.Name, pt.Name}, rp.path); other != "" {
-					p.add(rp.path+".name", rp.Name.Line, "%s is already used on host %s by %s", pt.Name, pt.Host.Name, other)
-				}
-			}
-			if pt.MAC != nil {
-				if other := claim(macs, pt.MAC.String(), rp.path); other != "" {
-					p.add(rp.path+".mac", rp.MAC.Line, "%s is already used by %s", pt.MAC, other)
-				}
-			}
-			if pt.IP.IsValid() {
-				if other := claim(ips, pt.IP.Addr(), rp.path); other != "" {
-					p.add(rp.path+".ip", rp.IP.Line, "address %s is already used by %s", pt.IP.Addr(), other)
-				}
-			}
-			n.Ports = append(n.Ports, pt)
-		}
-		t.Networks = append(t.Networks, n)
 	}
-	p.checkPairs(t, raw)
-	return t
+	if p.need(rn.VNI, rn.path+".vni", rn.line) {
+		if v, ok := p.integer(rn.VNI, rn.path+".vni", 1, MaxVNI); ok {
+			n.VNI = uint32(v)
+			if other := claim(c.vnis, n.VNI, rn.path); other != "" {
+				p.add(rn.path+".vni", rn.VNI.Line, "%d is already used by %s", v, other)
+			}
+		}
+	}
+	if v, ok := p.integer(rn.MTU, rn.path+".mtu", MinMTU, MaxMTU); ok {
+		n.MTU = int(v)
+	}
+	return n
+}
+
+// networkPorts resolves n's ports. A port name is unique on its host (OVS
+// port names are per switch); MACs and IPs are unique within the network,
+// whose hosts share one L2 segment.
+func (p *problems) networkPorts(rn *rawNetwork, n *Network, hostByName map[string]*Host, c networkClaims) {
+	macs := map[string]string{}
+	ips := map[netip.Addr]string{}
+	for _, rp := range rn.Ports {
+		pt := p.port(rp, n, hostByName)
+		p.claimPort(rn, rp, pt, c)
+		if pt.Host != nil && pt.IfaceID != "" {
+			if other := claim(c.ifaceIDs, [2]string{pt.Host.Name, pt.IfaceID}, rp.path); other != "" {
+				p.add(rp.path+".iface_id", rp.IfaceID.Line, "%q is already used on host %s by %s", pt.IfaceID, pt.Host.Name, other)
+			}
+		}
+		if pt.MAC != nil {
+			if other := claim(macs, pt.MAC.String(), rp.path); other != "" {
+				p.add(rp.path+".mac", rp.MAC.Line, "%s is already used by %s", pt.MAC, other)
+			}
+		}
+		if pt.IP.IsValid() {
+			if other := claim(ips, pt.IP.Addr(), rp.path); other != "" {
+				p.add(rp.path+".ip", rp.IP.Line, "address %s is already used by %s", pt.IP.Addr(), other)
+			}
+		}
+		n.Ports = append(n.Ports, pt)
+	}
 }
 
 // host resolves one host over the defaults.
@@ -228,6 +324,7 @@ func (p *problems) host(rh *rawHost, def settings) *Host {
 	s := p.settings(rh.rawSettings, rh.path, def)
 	h.Mode, h.DstPort, h.Datapath, h.LearnTimeout = s.mode, s.dstPort, s.datapath, s.learnTimeout
 	h.DstPortSet = rh.DstPort != nil
+	p.hardwareVTEP(rh, h)
 	if len(rh.Routes) > 0 && !h.Managed {
 		p.add(rh.path+".routes", rh.Routes[0].line, "an unmanaged host cannot have routes (nothing would apply them)")
 	}
@@ -284,7 +381,7 @@ func (p *problems) port(rp *rawPort, n *Network, hostByName map[string]*Host) *P
 	}
 	if p.need(rp.Name, rp.path+".name", rp.line) {
 		if v, ok := p.str(rp.Name, rp.path+".name"); ok {
-			if msg := portNameProblem(v); msg != "" {
+			if msg := portNameProblemOn(pt.Host, v); msg != "" {
 				p.add(rp.path+".name", rp.Name.Line, "%s", msg)
 			} else {
 				pt.Name = v
@@ -340,15 +437,39 @@ func (p *problems) port(rp *rawPort, n *Network, hostByName map[string]*Host) *P
 			}
 		}
 	}
+	p.ifaceID(rp, pt)
+	p.portVLAN(rp, pt)
 	if h := pt.Host; h != nil && !h.Managed {
 		if pt.Type == PortInternal {
 			p.add(rp.path+".type", rp.Type.Line, "host %s is unmanaged: nothing would create an internal port there", h.Name)
 		}
-		if rp.MAC == nil {
+		if rp.MAC == nil && !h.IsHardwareVTEP() {
 			p.add(rp.path+".mac", rp.line, "required: host %s is unmanaged, so this port's MAC cannot be learned there", h.Name)
 		}
 	}
 	return pt
+}
+
+// ifaceID resolves a port's iface_id: not empty, printable, and only on a
+// vm port of a managed host (only there does apply bind interfaces).
+func (p *problems) ifaceID(rp *rawPort, pt *Port) {
+	v, ok := p.str(rp.IfaceID, rp.path+".iface_id")
+	if !ok {
+		return
+	}
+	path, line := rp.path+".iface_id", rp.IfaceID.Line
+	switch {
+	case v == "":
+		p.add(path, line, "must not be empty")
+	case !utf8.ValidString(v) || strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
+		p.add(path, line, "%q may not contain spaces or control characters", v)
+	case pt.Type != PortVM:
+		p.add(path, line, "only vm ports can be bound by iface_id; this port is %s", pt.Type)
+	case pt.Host != nil && !pt.Host.Managed:
+		p.add(path, line, "host %s is unmanaged: nothing would bind the interface there", pt.Host.Name)
+	default:
+		pt.IfaceID = v
+	}
 }
 
 // checkPairs checks the hosts of each network, reporting at most one problem
@@ -574,8 +695,12 @@ func portNameProblem(v string) string {
 		return fmt.Sprintf("%q is not valid UTF-8", v)
 	case strings.IndexFunc(v, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
 		return fmt.Sprintf("%q is not a valid interface name: no '/', ':', spaces or control characters", v)
-	case slices.Contains(ReservedPortNames, v):
+	case slices.Contains(ReservedPortNames(), v):
 		return fmt.Sprintf("%s is reserved for ovs-vxctl's own bridges and ports", v)
+	case v == "ovs-netdev" || v == "ovs-system":
+		// The datapaths' own devices: made a port, they would loop the
+		// datapath into itself.
+		return fmt.Sprintf("%s is the device of an Open vSwitch datapath, never a port", v)
 	case strings.HasPrefix(v, TunnelPortPrefix):
 		return fmt.Sprintf("%q starts with %q, which is reserved for ovs-vxctl's tunnel ports", v, TunnelPortPrefix)
 	}

@@ -211,7 +211,7 @@ func TestParseRules(t *testing.T) {
 		{"port (host, name) duplicate across networks", hdr + hosts3 + networks(network("a", "1", vm("h1", "p")), network("b", "2", vm("h1", "p"))),
 			[]want{{"networks[1].ports[0].name", "p is already used on host h1 by networks[0].ports[0]", 14}}},
 		{"port type", onePort(vm("h1", "p", "type: tap")), []want{{"networks[0].ports[0].type", `want vm or internal, got "tap"`, 10}}},
-		{"port unknown field", onePort(vm("h1", "p", "vlan: 3")), []want{{"networks[0].ports[0].vlan", "unknown field", 10}}},
+		{"port unknown field", onePort(vm("h1", "p", "tag: 3")), []want{{"networks[0].ports[0].tag", "unknown field", 10}}},
 		{"port duplicate key", onePort(vm("h1", "p", "name: q")), []want{{"networks[0].ports[0].name", "duplicate key", 10}}},
 		{"port not a mapping", hdr + hosts3 + "networks:\n  - {name: n, vni: 1, ports: [p1]}\n", []want{{"networks[0].ports[0]", `want a mapping, got "p1"`, 7}}},
 
@@ -574,6 +574,7 @@ hosts:
 networks:
   - name: tenant-a             # required, unique
     vni: 100                   # required, unique; 1..16777215
+    mtu: 1450                  # optional; default: underlay MTU - 50 (IPv4) or - 70 (IPv6)
     ports:
       - host: host1            # required; a host above
         name: vm1              # required; interface name on that host, at most 15 characters
@@ -591,7 +592,7 @@ func TestSpecExample(t *testing.T) {
 	p := top.Network("tenant-a").Ports[0]
 	if top.Controller != "tcp:192.168.50.254:6653" || !h1.Managed || h1.DstPort != 8472 || !h1.DstPortSet || h2.DstPort != 4789 ||
 		h1.Datapath != DatapathSystem || h1.LearnTimeout != 300 || len(h1.Routes) != 1 ||
-		p.Host != h1 || p.MAC.String() != "52:54:00:00:01:02" || p.IP.String() != "10.1.1.2/24" || p.Gateway.String() != "10.1.1.1" {
+		top.Network("tenant-a").MTU != 1450 || p.Host != h1 || p.MAC.String() != "52:54:00:00:01:02" || p.IP.String() != "10.1.1.2/24" || p.Gateway.String() != "10.1.1.1" {
 		t.Errorf("spec example resolved wrongly: %+v %+v %+v", h1, h2, p)
 	}
 }

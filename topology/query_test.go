@@ -185,3 +185,25 @@ func TestAllocateExhausted(t *testing.T) {
 		t.Errorf("allocating %d networks: %v", len(vnis)-1, err)
 	}
 }
+
+func TestAllocateAvoiding(t *testing.T) {
+	top := mustParse(t, allocTopology([]int{100}, []string{"h2", "h3", "h4"}))
+	h1 := top.Host("h1")
+	// h2 kept at 10 although held (by its own port); h3 and h4 are new and
+	// skip the held 11 (a port leaving in the same transaction) and 13.
+	prev := Allocation{TunnelOFPort: map[string]uint32{"h2": 10, "gone": 11}}
+	got, err := top.AllocateAvoiding(h1, prev, map[uint32]bool{10: true, 11: true, 13: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]uint32{"h2": 10, "h3": 12, "h4": 14}; !maps.Equal(got.TunnelOFPort, want) {
+		t.Errorf("AllocateAvoiding: tunnel ports %v, want %v", got.TunnelOFPort, want)
+	}
+	plain, err := top.Allocate(h1, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]uint32{"h2": 10, "h3": 11, "h4": 12}; !maps.Equal(plain.TunnelOFPort, want) {
+		t.Errorf("Allocate: tunnel ports %v, want %v", plain.TunnelOFPort, want)
+	}
+}

@@ -20,9 +20,11 @@ import (
 type rawTopology struct {
 	line             int
 	Name, Controller *yaml.Node
-	Defaults         rawSettings
-	Hosts            []*rawHost
-	Networks         []*rawNetwork
+	// Directory is the directory's endpoints (a list; decoded by targets).
+	Directory *yaml.Node
+	Defaults  rawSettings
+	Hosts     []*rawHost
+	Networks  []*rawNetwork
 }
 
 // rawSettings are the fields a host inherits from defaults or overrides.
@@ -36,6 +38,8 @@ type rawHost struct {
 	Name, VTEP, Managed *yaml.Node
 	rawSettings
 	Routes []*rawRoute
+	// HardwareVTEP is the hardware_vtep mapping, decoded by hardwareVTEP.
+	HardwareVTEP *yaml.Node
 }
 
 type rawRoute struct {
@@ -45,16 +49,17 @@ type rawRoute struct {
 }
 
 type rawNetwork struct {
-	path      string
-	line      int
-	Name, VNI *yaml.Node
-	Ports     []*rawPort
+	path           string
+	line           int
+	Name, VNI, MTU *yaml.Node
+	Ports          []*rawPort
 }
 
 type rawPort struct {
-	path                               string
-	line                               int
-	Host, Name, Type, MAC, IP, Gateway *yaml.Node
+	path                                        string
+	line                                        int
+	Host, Name, Type, MAC, IP, Gateway, IfaceID *yaml.Node
+	VLAN                                        *yaml.Node
 }
 
 func (s *rawSettings) fields() map[string]**yaml.Node {
@@ -150,7 +155,8 @@ func (p *problems) decodeRaw(data []byte) *rawTopology {
 	r := &rawTopology{line: root.Line}
 	var defaults, hosts, networks *yaml.Node
 	p.fields(root, "", map[string]**yaml.Node{
-		"name": &r.Name, "controller": &r.Controller, "defaults": &defaults, "hosts": &hosts, "networks": &networks,
+		"name": &r.Name, "controller": &r.Controller, "directory": &r.Directory, "defaults": &defaults, "hosts": &hosts,
+		"networks": &networks,
 	})
 	if defaults != nil {
 		p.fields(defaults, "defaults", r.Defaults.fields())
@@ -179,6 +185,7 @@ func (p *problems) rawHost(n *yaml.Node, path string) *rawHost {
 	var routes *yaml.Node
 	f := h.rawSettings.fields()
 	f["name"], f["vtep"], f["managed"], f["routes"] = &h.Name, &h.VTEP, &h.Managed, &routes
+	f["hardware_vtep"] = &h.HardwareVTEP
 	if !p.fields(n, path, f) {
 		return nil
 	}
@@ -194,13 +201,14 @@ func (p *problems) rawHost(n *yaml.Node, path string) *rawHost {
 func (p *problems) rawNetwork(n *yaml.Node, path string) *rawNetwork {
 	nw := &rawNetwork{path: path, line: n.Line}
 	var ports *yaml.Node
-	if !p.fields(n, path, map[string]**yaml.Node{"name": &nw.Name, "vni": &nw.VNI, "ports": &ports}) {
+	if !p.fields(n, path, map[string]**yaml.Node{"name": &nw.Name, "vni": &nw.VNI, "mtu": &nw.MTU, "ports": &ports}) {
 		return nil
 	}
 	for i, pn := range p.items(ports, path+".ports") {
 		pt := &rawPort{path: fmt.Sprintf("%s.ports[%d]", path, i), line: pn.Line}
 		if p.fields(pn, pt.path, map[string]**yaml.Node{
 			"host": &pt.Host, "name": &pt.Name, "type": &pt.Type, "mac": &pt.MAC, "ip": &pt.IP, "gateway": &pt.Gateway,
+			"iface_id": &pt.IfaceID, "vlan": &pt.VLAN,
 		}) {
 			nw.Ports = append(nw.Ports, pt)
 		}

@@ -50,8 +50,15 @@ const (
 type Topology struct {
 	Name       string
 	Controller string // "tcp:IP:PORT" or "ssl:IP:PORT"; empty when not set
-	Hosts      []*Host
-	Networks   []*Network
+	// Controllers are every controller target, one per replica, in the
+	// file's order; Controller is the first. One target when the file
+	// gives a single string, none when it gives no controller.
+	Controllers []string
+	// Directory are the endpoints ("tcp:IP:PORT" or "ssl:IP:PORT") of the
+	// clustered OVSDB the controller replicas share; empty when not set.
+	Directory []string
+	Hosts     []*Host
+	Networks  []*Network
 }
 
 // Host is one VTEP of the overlay.
@@ -65,6 +72,10 @@ type Host struct {
 	Datapath     Datapath
 	LearnTimeout uint16 // seconds
 	Routes       []Route
+	// HardwareVTEP is set on a hardware VTEP (managed: false), whose
+	// switch apply configures through the hardware_vtep schema; nil
+	// elsewhere.
+	HardwareVTEP *HardwareVTEP
 }
 
 // Route is a kernel route that apply installs on a host.
@@ -75,8 +86,11 @@ type Route struct {
 
 // Network is one virtual L2 network (one VNI).
 type Network struct {
-	Name  string
-	VNI   uint32
+	Name string
+	VNI  uint32
+	// MTU is the network's declared MTU; 0 when not declared: apply then
+	// uses EffectiveMTU of the host's underlay.
+	MTU   int
 	Ports []*Port
 }
 
@@ -89,4 +103,11 @@ type Port struct {
 	MAC     net.HardwareAddr // nil when not declared
 	IP      netip.Prefix     // !IsValid() when not declared
 	Gateway netip.Addr       // !IsValid() when not declared
+	// IfaceID, when not empty, binds the port to whichever interface on
+	// br-int carries external_ids:iface-id=IfaceID (as libvirt, Nova and
+	// OVN plug VMs) instead of the interface called Name.
+	IfaceID string
+	// VLAN is, on a hardware VTEP, the VLAN of physical port Name bound to
+	// the network (0: untagged frames); always 0 elsewhere.
+	VLAN uint16
 }

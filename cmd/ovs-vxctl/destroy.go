@@ -15,6 +15,9 @@ func newDestroyCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove everything apply created on this host, and nothing else",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if handled, err := g.hardwareVTEP(cmd, hwDestroy, dryRun, nil); handled {
+				return err
+			}
 			o, ctx, done, err := g.hostOptions(dryRun)
 			if err != nil {
 				return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,9 +14,17 @@ func newDiffFlowsCmd(g *globalOptions) *cobra.Command {
 		Short: "Compare compiled with installed flows (exit 2 when they differ)",
 		Long: `Compare the flows ovs-vxctl compiles for this host with the flows it owns on
 br-int and br-tun. Lines only installed start with '-', lines only compiled with
-'+'. Exit status: 0 same, 2 different, 1 error (as ovs-ofctl diff-flows).`,
+'+' (as ovs-ofctl diff-flows), and lines starting with '!' are foreign flows:
+on these bridges, flows neither ovs-vxctl nor its controller installed, nor
+learn() made; apply removes them. Exit status: 0 same, 2 different or foreign
+flows, 1 error. For a hardware VTEP host (hardware_vtep in the file), it compares
+the hardware_vtep rows apply writes with the switch's database instead: '-'
+only on the switch, '+' only desired, a value changed in place as a -/+ pair.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ho, ok := g.hardwareOptions(); ok {
+				return g.runHardwareDiff(cmd, ho)
+			}
 			o, ctx, done, err := g.hostOptions(false)
 			if err != nil {
 				return err
@@ -31,14 +38,15 @@ br-int and br-tun. Lines only installed start with '-', lines only compiled with
 			w := cmd.OutOrStdout()
 			jsonOut := map[string]map[string][]string{}
 			for _, bf := range res {
-				if bf.Diff.Empty() {
+				if bf.Empty() {
 					continue
 				}
 				differ = true
-				jsonOut[bf.Bridge] = map[string][]string{"add": texts(bf.Diff.Add), "modify": texts(bf.Diff.Modify), "delete": texts(bf.Diff.Delete)}
+				jsonOut[bf.Bridge] = map[string][]string{"add": texts(bf.Diff.Add), "modify": texts(bf.Diff.Modify),
+					"delete": texts(bf.Diff.Delete), "foreign": texts(bf.Foreign)}
 				if g.format == "table" {
 					fmt.Fprintf(w, "%s:\n", bf.Bridge)
-					for _, line := range strings.Split(strings.TrimRight(bf.Diff.String(), "\n"), "\n") {
+					for _, line := range flowLines(bf) {
 						fmt.Fprintln(w, line)
 					}
 				}

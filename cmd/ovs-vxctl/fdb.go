@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,9 +14,17 @@ func newFdbCmd(g *globalOptions) *cobra.Command {
 	var vni uint32
 	cmd := &cobra.Command{
 		Use:   "fdb [-f FILE] [--host H] [--vni N]",
-		Short: "Print br-tun's unicast table: MAC, VNI, remote VTEP, learned or installed, age",
-		Args:  cobra.NoArgs,
+		Short: "Print the MACs this host knows: br-tun's unicast table (remote VTEP, learned or installed, IPs) and its local MACs",
+		Long: `Print the MACs this host knows: br-tun's unicast table (remote VTEP, learned
+or installed, IPs) and its local MACs. For a hardware VTEP host (hardware_vtep
+in the file), what its switch learned (Ucast_Macs_Local, origin "learned"), what
+it was told (Ucast_Macs_Remote, origin "installed") and the flood list of each
+logical switch (Mcast_Macs_Remote unknown-dst, origin "flood").`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ho, ok := g.hardwareOptions(); ok {
+				return g.runHardwareFDB(cmd, ho, vni)
+			}
 			o, err := g.readOptions()
 			if err != nil {
 				return err
@@ -32,22 +42,40 @@ func newFdbCmd(g *globalOptions) *cobra.Command {
 				}
 				return writeJSON(cmd.OutOrStdout(), entries)
 			}
-			w := cmd.OutOrStdout()
-			// AGE is the time since the entry was first installed or learned
-			// (OpenFlow 1.3 flow stats do not say when learn() last refreshed
-			// it); TIMEOUT is its hard timeout, "-" for none.
-			fmt.Fprintf(w, "%-17s %-8s %-4s %-12s %-16s %-6s %-9s %-6s %s\n", "MAC", "VNI", "VLAN", "PEER", "REMOTE VTEP", "OFPORT", "ORIGIN", "AGE", "TIMEOUT")
-			for _, e := range entries {
-				timeout := "-"
-				if e.HardTimeout != 0 {
-					timeout = fmt.Sprintf("%ds", e.HardTimeout)
-				}
-				fmt.Fprintf(w, "%-17s %-8d %-4d %-12s %-16s %-6d %-9s %-6s %s\n", e.MAC, e.VNI, e.LocalVLAN, e.Peer, e.RemoteVTEP, e.OFPort, e.Origin,
-					fmt.Sprintf("%ds", e.AgeSeconds), timeout)
-			}
-			return nil
+			return printFDB(cmd.OutOrStdout(), entries)
 		},
 	}
 	cmd.Flags().Uint32Var(&vni, "vni", 0, "only this VNI")
 	return cmd
+}
+
+// printFDB prints fdb's table form in aligned columns. AGE is the time
+// since the entry was first installed or learned (OpenFlow 1.3 flow stats
+// do not say when learn() last refreshed it), for a local MAC the time
+// since br-int last saw it; TIMEOUT is its hard timeout, "-" for none. A
+// local MAC's PEER is the br-int port it is behind; IPS are the addresses
+// the controller answers ARP and neighbour discovery for.
+func printFDB(out io.Writer, entries []agent.FDBEntry) error {
+	w := newTable(out)
+	fmt.Fprintln(w, "MAC\tVNI\tVLAN\tPEER\tREMOTE VTEP\tOFPORT\tORIGIN\tAGE\tTIMEOUT\tIPS")
+	for _, e := range entries {
+		timeout := "-"
+		if e.HardTimeout != 0 {
+			timeout = fmt.Sprintf("%ds", e.HardTimeout)
+		}
+		peer, vtep := e.Peer, e.RemoteVTEP
+		if e.Origin == "local" {
+			peer, vtep = "local", "-"
+			if e.Port != "" {
+				peer = "local:" + e.Port
+			}
+		}
+		ips := strings.Join(e.IPs, ",")
+		if ips == "" {
+			ips = "-"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%ds\t%s\t%s\n", e.MAC, e.VNI, e.LocalVLAN, peer, vtep, e.OFPort, e.Origin,
+			e.AgeSeconds, timeout, ips)
+	}
+	return w.Flush()
 }

@@ -45,18 +45,18 @@ with what a switch really holds.`,
 			return printFlows(cmd.OutOrStdout(), g.format, bridge, fl)
 		},
 	}
-	cmd.Flags().StringVar(&bridge, "bridge", flows.BridgeTun, "which bridge's flows: br-tun or br-int")
+	cmd.Flags().StringVar(&bridge, "bridge", topology.BridgeTun, "which bridge's flows: br-tun or br-int")
 	return cmd
 }
 
 func programBridge(p flows.Program, bridge string) ([]flows.Flow, error) {
 	switch bridge {
-	case flows.BridgeTun:
+	case topology.BridgeTun:
 		return p.Tun, nil
-	case flows.BridgeInt:
+	case topology.BridgeInt:
 		return p.Int, nil
 	}
-	return nil, fmt.Errorf("--bridge %s: must be %s or %s", bridge, flows.BridgeTun, flows.BridgeInt)
+	return nil, fmt.Errorf("--bridge %s: must be %s or %s", bridge, topology.BridgeTun, topology.BridgeInt)
 }
 
 // flowJSON is the --format json form of a flow.

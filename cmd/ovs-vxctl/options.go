@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ovs-vxctl/ovs-vxctl/agent"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -21,6 +23,7 @@ import (
 // passed explicitly to each verb; nothing is global.
 type globalOptions struct {
 	db        string
+	dbTLSFile ovsdb.SSLFiles // --db-private-key, --db-certificate, --db-ca-cert
 	file      string
 	host      string
 	format    string
@@ -32,6 +35,9 @@ type globalOptions struct {
 func (g *globalOptions) register(root *cobra.Command) {
 	f := root.PersistentFlags()
 	f.StringVar(&g.db, "db", "", "OVSDB endpoint (unix:PATH, tcp:IP:PORT, ssl:IP:PORT); default unix:$OVS_RUNDIR/db.sock")
+	f.StringVar(&g.dbTLSFile.PrivateKey, "db-private-key", "", "ssl: --db: this client's private key (PEM)")
+	f.StringVar(&g.dbTLSFile.Certificate, "db-certificate", "", "ssl: --db: this client's certificate (PEM)")
+	f.StringVar(&g.dbTLSFile.CACert, "db-ca-cert", "", "ssl: --db: the CA certificate the server's certificate must chain to (PEM)")
 	f.StringVarP(&g.file, "file", "f", "", "topology file")
 	f.StringVar(&g.host, "host", "", "which host of the topology this machine is (default: the host whose vtep is an address of this machine)")
 	f.StringVar(&g.format, "format", "table", "output of read-only verbs: table or json")
@@ -64,6 +70,16 @@ func (g *globalOptions) dbEndpoint() string {
 		return g.db
 	}
 	return "unix:" + filepath.Join(rundir(), "db.sock")
+}
+
+// dbTLS is the client's TLS files for an ssl: --db, nil when none is given
+// (Connect then says which flags an ssl: endpoint needs).
+func (g *globalOptions) dbTLS() *ovsdb.SSLFiles {
+	if g.dbTLSFile == (ovsdb.SSLFiles{}) {
+		return nil
+	}
+	f := g.dbTLSFile
+	return &f
 }
 
 // mgmtTarget is the OpenFlow management socket of a local bridge.
@@ -113,7 +129,7 @@ func (g *globalOptions) resolveHost(t *topology.Topology) (*topology.Host, error
 	if g.host != "" {
 		h := t.Host(g.host)
 		if h == nil {
-			return nil, fmt.Errorf("--host %s: no such host in topology %s", g.host, t.Name)
+			return nil, fmt.Errorf("--host %s: no such host in topology %s (hosts: %s)", g.host, t.Name, listHosts(t, false))
 		}
 		return h, nil
 	}
@@ -132,7 +148,23 @@ func (g *globalOptions) resolveHost(t *topology.Topology) (*topology.Host, error
 			return h, nil
 		}
 	}
-	return nil, fmt.Errorf("no host of topology %s has a vtep that is an address of this machine: give --host", t.Name)
+	return nil, fmt.Errorf("no host of topology %s has a vtep that is an address of this machine: give --host (one of %s)",
+		t.Name, listHosts(t, true))
+}
+
+// listHosts names the topology's hosts (only the managed ones when
+// managedOnly) for error messages: "host1, host2".
+func listHosts(t *topology.Topology, managedOnly bool) string {
+	var names []string
+	for _, h := range t.Hosts {
+		if h.Managed || !managedOnly {
+			names = append(names, h.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // hostOptions loads -f, resolves the managed host and builds the agent
@@ -149,7 +181,7 @@ func (g *globalOptions) hostOptions(dryRun bool) (o agent.Options, ctx context.C
 	}
 	log := g.logger()
 	ctx, cancel := g.context()
-	o = agent.Options{Topology: t, Host: h, DB: g.dbEndpoint(), RunDir: rundir(), DryRun: dryRun, Log: log}
+	o = agent.Options{Topology: t, Host: h, DB: g.dbEndpoint(), DBTLS: g.dbTLS(), RunDir: rundir(), DryRun: dryRun, Log: log}
 	return o, ctx, func() { cancel(); log.Sync() }, nil
 }
 
@@ -160,7 +192,8 @@ func (g *globalOptions) managedHost(t *topology.Topology) (*topology.Host, error
 		return nil, err
 	}
 	if !h.Managed {
-		return nil, fmt.Errorf("host %s is not managed (managed: false): ovs-vxctl never configures it", h.Name)
+		return nil, fmt.Errorf("host %s is not managed (managed: false): ovs-vxctl never configures it (managed hosts: %s)",
+			h.Name, listHosts(t, true))
 	}
 	return h, nil
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ovs-vxctl/ovs-vxctl/agent"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -16,6 +19,9 @@ func newShowCmd(g *globalOptions) *cobra.Command {
 		Short: "Show bridges, peers and networks that ovs-vxctl configured on this host",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if handled, err := g.hardwareVTEP(cmd, hwShow, false, nil); handled {
+				return err
+			}
 			o, err := g.readOptions()
 			if err != nil {
 				return err
@@ -30,41 +36,63 @@ func newShowCmd(g *globalOptions) *cobra.Command {
 			if g.format == "json" {
 				return writeJSON(cmd.OutOrStdout(), st)
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "topology %s, host %s\n\nBRIDGES\n", st.Topology, st.Host)
-			fmt.Fprintf(w, "  %-8s %-9s %-18s %-9s %s\n", "NAME", "DATAPATH", "DATAPATH-ID", "FAIL", "CONTROLLER")
-			for _, b := range st.Bridges {
-				var ctl []string
-				for _, c := range b.Controllers {
-					s := c.Target + " (not connected)"
-					if c.Connected {
-						s = c.Target + " (connected)"
-					}
-					ctl = append(ctl, s)
-				}
-				fmt.Fprintf(w, "  %-8s %-9s %-18s %-9s %s\n", b.Name, b.DatapathType, b.DatapathID, b.FailMode, strings.Join(ctl, ", "))
-			}
-			fmt.Fprintf(w, "\nPEERS\n  %-12s %-15s %-16s %-8s %-6s %s\n", "PEER", "TUNNEL PORT", "REMOTE VTEP", "DST_PORT", "OFPORT", "STATE")
-			for _, p := range st.Peers {
-				fmt.Fprintf(w, "  %-12s %-15s %-16s %-8d %-6d %s\n", p.Peer, p.Port, p.RemoteIP, p.DstPort, p.OFPort, p.State)
-			}
-			fmt.Fprintf(w, "\nNETWORKS\n  %-16s %-9s %-10s %s\n", "NAME", "VNI", "LOCAL VLAN", "PORTS (type, ofport, state)")
-			for _, n := range st.Networks {
-				var ports []string
-				for _, p := range n.Ports {
-					ports = append(ports, fmt.Sprintf("%s (%s, %d, %s)", p.Name, p.Type, p.OFPort, p.State))
-				}
-				fmt.Fprintf(w, "  %-16s %-9d %-10d %s\n", n.Name, n.VNI, n.LocalVLAN, strings.Join(ports, ", "))
-			}
-			return nil
+			return printShow(cmd.OutOrStdout(), st)
 		},
 	}
+}
+
+// printShow prints show's table form: three sections, each in aligned columns.
+func printShow(out io.Writer, st *ovsdb.State) error {
+	w := newTable(out)
+	fmt.Fprintf(w, "topology %s, host %s\n\nBRIDGES\n", st.Topology, st.Host)
+	fmt.Fprintf(w, "  NAME\tDATAPATH\tDATAPATH-ID\tFAIL\tCONTROLLER\n")
+	for _, b := range st.Bridges {
+		var ctl []string
+		for _, c := range b.Controllers {
+			s := c.Target + " (not connected)"
+			if c.Connected {
+				s = c.Target + " (connected)"
+			}
+			ctl = append(ctl, s)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", b.Name, b.DatapathType, orDash(b.DatapathID), orDash(b.FailMode), orDash(strings.Join(ctl, ", ")))
+	}
+	fmt.Fprintf(w, "\nPEERS\n  PEER\tTUNNEL PORT\tREMOTE VTEP\tDST_PORT\tOFPORT\tSTATE\n")
+	for _, p := range st.Peers {
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%d\t%d\t%s\n", p.Peer, p.Port, p.RemoteIP, p.DstPort, p.OFPort, p.State)
+	}
+	fmt.Fprintf(w, "\nNETWORKS\n  NAME\tVNI\tLOCAL VLAN\tMTU\tPORTS (type, ofport, state)\n")
+	for _, n := range st.Networks {
+		var ports []string
+		for _, p := range n.Ports {
+			typ := p.Type
+			if p.Interface != "" {
+				typ += " on " + p.Interface // bound by iface_id
+			}
+			ports = append(ports, fmt.Sprintf("%s (%s, %d, %s)", p.Name, typ, p.OFPort, p.State))
+		}
+		mtu := "-" // apply did not know it
+		if n.MTU > 0 {
+			mtu = strconv.Itoa(n.MTU)
+		}
+		fmt.Fprintf(w, "  %s\t%d\t%d\t%s\t%s\n", n.Name, n.VNI, n.LocalVLAN, mtu, orDash(strings.Join(ports, ", ")))
+	}
+	return w.Flush()
+}
+
+// orDash is s, or "-" for nothing: an empty cell would leave its row
+// ending in the padding of the cell before.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // readOptions builds agent options for read-only verbs: -f and --host are
 // optional there, the owner marks in OVSDB say which topology and host this is.
 func (g *globalOptions) readOptions() (agent.Options, error) {
-	o := agent.Options{DB: g.dbEndpoint(), RunDir: rundir(), Log: g.logger()}
+	o := agent.Options{DB: g.dbEndpoint(), DBTLS: g.dbTLS(), RunDir: rundir(), Log: g.logger()}
 	if g.file == "" {
 		if g.host != "" {
 			o.Host = &topology.Host{Name: g.host}

@@ -7,7 +7,7 @@ import (
 	"github.com/digitalocean/go-openvswitch/ovs"
 	"github.com/spf13/cobra"
 
-	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
 func newTraceCmd(g *globalOptions) *cobra.Command {
@@ -50,7 +50,7 @@ datapath actions it ends with. Example:
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&bridge, "bridge", flows.BridgeTun, "bridge to trace through")
+	cmd.Flags().StringVar(&bridge, "bridge", topology.BridgeTun, "bridge to trace through")
 	return cmd
 }
 

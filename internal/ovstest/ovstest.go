@@ -12,19 +12,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
 // Bridge is the bridge every instance has.
-const Bridge = "br-tun"
+const Bridge = topology.BridgeTun
 
 // Ports of br-tun: an internal port standing in for the patch port, and two
 // VXLAN ports.
 const (
-	PortLocal = 1
+	PortLocal = topology.PatchOFPort
 	PortVX1   = 10
 	PortVX2   = 11
 )
@@ -174,6 +175,29 @@ func EveryKind() []flows.Flow {
 		{Table: 3, Priority: 3, Cookie: owned | 17, Match: flows.Match{EthType: flows.EthTypeARP, ArpSPA: netip.MustParseAddr("10.0.0.1"),
 			HasTunID: true, TunID: 0x1234, EthSrc: MAC("52:54:00:00:00:01"), EthDst: MAC("52:54:00:00:00:02")},
 			Actions: []flows.Action{flows.Output{Port: 2}}},
+		// Neighbour discovery (controller mode): a known (MAC, IPv6) pair,
+		// DAD, a responder turning a solicitation into an advertisement,
+		// and the table completing it.
+		{Table: 1, Priority: 4, Cookie: owned | 19, Match: flows.Match{EthType: flows.EthTypeIPv6, IPProto: 58, HasVLAN: true, VLAN: 1,
+			EthSrc: MAC("52:54:00:00:01:02"), IPv6Src: netip.MustParseAddr("fd00::1:2")},
+			Actions: []flows.Action{flows.GotoTable{Table: 3}}},
+		{Table: 3, Priority: 3, Cookie: owned | 20, Match: flows.Match{EthType: flows.EthTypeIPv6, IPProto: 58,
+			IPv6Src: netip.IPv6Unspecified(), HasICMPType: true, ICMPType: 135},
+			Actions: []flows.Action{flows.GotoTable{Table: 21}}},
+		{Table: 3, Priority: 2, Cookie: owned | 21, Match: flows.Match{EthType: flows.EthTypeIPv6, IPProto: 58, HasVLAN: true, VLAN: 1,
+			HasICMPType: true, ICMPType: 135, NDTarget: netip.MustParseAddr("fd00::1:3")},
+			Actions: []flows.Action{
+				flows.Move{Src: flows.FieldEthSrc, Dst: flows.FieldEthDst},
+				flows.SetEthSrc{MAC: MAC("52:54:00:00:01:03")},
+				flows.Move{Src: flows.FieldIPv6Src, Dst: flows.FieldIPv6Dst},
+				flows.SetIPv6Src{IP: netip.MustParseAddr("fd00::1:3")},
+				flows.SetICMPv6Type{Type: 136},
+				flows.SetNDReserved{Value: flows.NDFlagSolicited | flows.NDFlagOverride},
+				flows.SetNDOptionsType{Type: flows.NDOptionTLL},
+				flows.GotoTable{Table: 4},
+			}},
+		{Table: 4, Priority: 1, Cookie: owned | 22, Match: flows.Match{EthType: flows.EthTypeIPv6, IPProto: 58, HasICMPType: true, ICMPType: 136},
+			Actions: []flows.Action{flows.Move{Src: flows.FieldEthSrc, Dst: flows.FieldNDTLL}, flows.Output{Port: flows.PortInPort}}},
 	}
 }
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/contiv/libOpenflow/openflow13"
 
+	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
-	"github.com/ovs-vxctl/ovs-vxctl/flows"
 )
 
 // statsEntry lays an encoded flow-mod out as the ofp_flow_stats a switch

@@ -59,23 +59,12 @@ func DecodeFlowStatsReply(frame []byte) (fl []Decoded, more bool, err error) {
 // entries after it cannot be found); anything inside a well-formed entry
 // that this package does not understand decodes to a visible Unknown.
 func DecodeFlowStats(body []byte) ([]Decoded, error) {
-	var out []Decoded
-	for len(body) > 0 {
-		if len(body) < flowStatsFixed+8 {
-			return out, fmt.Errorf("flow stats entry %d: %d bytes left, too short for an entry", len(out), len(body))
-		}
-		n := int(u16(body))
-		if n < flowStatsFixed+8 || n > len(body) {
-			return out, fmt.Errorf("flow stats entry %d: length %d outside 56..%d", len(out), n, len(body))
-		}
-		d, err := decodeEntry(body[:n])
-		if err != nil {
-			return out, fmt.Errorf("flow stats entry %d: %w", len(out), err)
-		}
-		out = append(out, d)
-		body = body[n:]
+	raw, err := ScanFlowStats(body, make([]RawFlow, 0, CountFlowStats(body)))
+	out := make([]Decoded, len(raw))
+	for i, r := range raw {
+		out[i] = r.Decode()
 	}
-	return out, nil
+	return out, err
 }
 
 func decodeEntry(e []byte) (Decoded, error) {
@@ -87,14 +76,11 @@ func decodeEntry(e []byte) (Decoded, error) {
 		Cookie:      u64(e[24:]),
 	}
 	d := Decoded{Flags: u16(e[18:]), DurationSec: u32(e[4:]), PacketCount: u64(e[32:])}
-	mtype, mlen := u16(e[48:]), int(u16(e[50:]))
+	if err := checkEntry(e); err != nil {
+		return d, err
+	}
+	mlen := int(u16(e[50:]))
 	padded := (mlen + 7) / 8 * 8
-	if mtype != matchTypeOXM {
-		return d, fmt.Errorf("match of type %d, not OXM", mtype)
-	}
-	if mlen < 4 || flowStatsFixed+padded > len(e) {
-		return d, fmt.Errorf("match length %d does not fit the %d-byte entry", mlen, len(e))
-	}
 	d.Match = append([]byte(nil), e[flowStatsFixed+4:flowStatsFixed+mlen]...)
 	var extra []string
 	f.Match, extra = decodeMatch(d.Match)
@@ -202,6 +188,14 @@ func decodeMatch(tlvs []byte) (flows.Match, []string) {
 		extra = append(extra, "arp fields without dl_type=0x0806")
 		m.ArpOp, m.ArpSPA, m.ArpTPA = 0, netip.Addr{}, netip.Addr{}
 	}
+	if m.IPv6Src.IsValid() && m.EthType != flows.EthTypeIPv6 {
+		extra = append(extra, "ipv6_src="+m.IPv6Src.String())
+		m.IPv6Src = netip.Addr{}
+	}
+	if m.NDTarget.IsValid() && !(m.HasICMPType && m.EthType == flows.EthTypeIPv6 && (m.ICMPType == flows.ICMPv6NS || m.ICMPType == flows.ICMPv6NA)) {
+		extra = append(extra, "nd_target="+m.NDTarget.String())
+		m.NDTarget = netip.Addr{}
+	}
 	return m, extra
 }
 
@@ -245,6 +239,10 @@ func decodeMatchField(m *flows.Match, o oxm, icmpField *uint8) bool {
 		m.ArpSPA = netip.AddrFrom4([4]byte(v))
 	case f == 23 && !masked && len(v) == 4: // arp_tpa
 		m.ArpTPA = netip.AddrFrom4([4]byte(v))
+	case f == 26 && !masked && len(v) == 16: // ipv6_src
+		m.IPv6Src = netip.AddrFrom16([16]byte(v))
+	case f == 31 && !masked && len(v) == 16: // nd_target
+		m.NDTarget = netip.AddrFrom16([16]byte(v))
 	case f == 38 && !masked && len(v) == 8: // tunnel_id
 		m.HasTunID, m.TunID = true, u64(v)
 	default:
@@ -463,6 +461,18 @@ func decodeSetField(a []byte) flows.Action {
 			return flows.SetARPSHA{MAC: net.HardwareAddr(bytes.Clone(v))}
 		case f == 22 && len(v) == 4:
 			return flows.SetARPSPA{IP: netip.AddrFrom4([4]byte(v))}
+		case f == 26 && len(v) == 16:
+			return flows.SetIPv6Src{IP: netip.AddrFrom16([16]byte(v))}
+		case f == 29 && len(v) == 1:
+			return flows.SetICMPv6Type{Type: v[0]}
+		}
+	}
+	if o.class() == classEricOXM {
+		switch f := o.field(); {
+		case f == ericNDReserved && len(v) == 4:
+			return flows.SetNDReserved{Value: u32(v)}
+		case f == ericNDOptionsType && len(v) == 1:
+			return flows.SetNDOptionsType{Type: v[0]}
 		}
 	}
 	f := lookupHeader(o.header)
@@ -532,7 +542,8 @@ func decodeNX(a []byte) flows.Action {
 
 func moveField(name string) bool {
 	switch flows.Field(name) {
-	case flows.FieldEthSrc, flows.FieldEthDst, flows.FieldARPSHA, flows.FieldARPTHA, flows.FieldARPSPA, flows.FieldARPTPA:
+	case flows.FieldEthSrc, flows.FieldEthDst, flows.FieldARPSHA, flows.FieldARPTHA, flows.FieldARPSPA, flows.FieldARPTPA,
+		flows.FieldIPv6Src, flows.FieldIPv6Dst, flows.FieldNDTLL:
 		return true
 	}
 	return false

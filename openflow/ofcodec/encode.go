@@ -17,6 +17,7 @@ package ofcodec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -99,97 +100,138 @@ func newFlowMod(f flows.Flow, command uint8) *openflow13.FlowMod {
 // Check reports why OVS would reject f or dump it differently from
 // f.String(); nil if neither.
 func Check(f flows.Flow) error {
-	var errs []error
-	m := f.Match
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	var c checker
 	if f.Table > 254 {
-		bad("table %d: OpenFlow tables are 0..254", f.Table)
+		c.bad("table %d: OpenFlow tables are 0..254", f.Table)
 	}
+	c.match(f.Match)
+	c.ethDstMask(f.Match)
+	c.actions(f)
+	if len(c.errs) > 0 {
+		return fmt.Errorf("flow %q: %w", f.String(), errors.Join(c.errs...))
+	}
+	return nil
+}
+
+// checker collects a flow's problems, so that Check names all of them.
+type checker struct{ errs []error }
+
+func (c *checker) bad(format string, a ...any) { c.errs = append(c.errs, fmt.Errorf(format, a...)) }
+
+func (c *checker) mac(name string, mac net.HardwareAddr) {
+	if mac != nil && len(mac) != 6 {
+		c.bad("%s %s: not a 48-bit MAC address", name, mac)
+	}
+}
+
+// match checks the fields OVS rejects out of range or without their
+// prerequisites, and those ovs-ofctl prints in a way flows does not render.
+func (c *checker) match(m flows.Match) {
 	switch {
 	case m.IPProto == 0:
 	case m.EthType == flows.EthTypeIPv4 && m.IPProto == 1, m.EthType == flows.EthTypeIPv6 && m.IPProto == 58:
 	default:
-		bad("ip_proto %d with dl_type 0x%04x: only icmp and icmp6 render as ovs-ofctl prints them", m.IPProto, m.EthType)
+		c.bad("ip_proto %d with dl_type 0x%04x: only icmp and icmp6 render as ovs-ofctl prints them", m.IPProto, m.EthType)
 	}
 	if m.HasICMPType && m.IPProto == 0 {
-		bad("icmp_type without icmp or icmp6")
+		c.bad("icmp_type without icmp or icmp6")
 	}
 	switch m.EthType {
 	case 0x8035, 0x8847, 0x8848:
-		bad("dl_type 0x%04x: ovs-ofctl prints it by a name flows does not render", m.EthType)
+		c.bad("dl_type 0x%04x: ovs-ofctl prints it by a name flows does not render", m.EthType)
 	}
 	if (m.ArpOp != 0 || m.ArpSPA.IsValid() || m.ArpTPA.IsValid()) && m.EthType != flows.EthTypeARP {
-		bad("arp_op, arp_spa and arp_tpa need dl_type 0x0806 (arp)")
+		c.bad("arp_op, arp_spa and arp_tpa need dl_type 0x0806 (arp)")
 	}
 	if m.ArpOp > 255 {
-		bad("arp_op %d: OVS matches 8 bits", m.ArpOp)
+		c.bad("arp_op %d: OVS matches 8 bits", m.ArpOp)
 	}
 	if m.ArpSPA.IsValid() && !m.ArpSPA.Is4() {
-		bad("arp_spa %s: not an IPv4 address", m.ArpSPA)
+		c.bad("arp_spa %s: not an IPv4 address", m.ArpSPA)
 	}
 	if m.ArpTPA.IsValid() && !m.ArpTPA.Is4() {
-		bad("arp_tpa %s: not an IPv4 address", m.ArpTPA)
+		c.bad("arp_tpa %s: not an IPv4 address", m.ArpTPA)
 	}
 	if m.HasVLAN && m.VLAN > 0xfff {
-		bad("dl_vlan %d: VLAN IDs are 12 bits", m.VLAN)
+		c.bad("dl_vlan %d: VLAN IDs are 12 bits", m.VLAN)
 	}
+	c.ipv6(m)
 	if m.InPort >= 0xffffff00 {
-		bad("in_port %d: reserved ports render by name", m.InPort)
+		c.bad("in_port %d: reserved ports render by name", m.InPort)
 	}
-	checkMAC := func(name string, mac net.HardwareAddr) {
-		if mac != nil && len(mac) != 6 {
-			bad("%s %s: not a 48-bit MAC address", name, mac)
-		}
+	c.mac("dl_src", m.EthSrc)
+	c.mac("dl_dst", m.EthDst)
+	c.mac("dl_dst mask", m.EthDstMask)
+}
+
+// ipv6 checks the IPv6 fields: OVS needs dl_type ipv6 for ipv6_src, and
+// icmp6 with a neighbour discovery type for nd_target.
+func (c *checker) ipv6(m flows.Match) {
+	if m.IPv6Src.IsValid() && (m.EthType != flows.EthTypeIPv6 || !m.IPv6Src.Is6()) {
+		c.bad("ipv6_src %s needs an IPv6 address and dl_type 0x86dd (ipv6)", m.IPv6Src)
 	}
-	checkMAC("dl_src", m.EthSrc)
-	checkMAC("dl_dst", m.EthDst)
-	checkMAC("dl_dst mask", m.EthDstMask)
-	if m.EthDstMask != nil {
-		switch {
-		case m.EthDst == nil:
-			bad("dl_dst mask without dl_dst")
-		case bytes.Equal(m.EthDstMask, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}):
-			bad("dl_dst mask ff:ff:ff:ff:ff:ff: OVS prints an exact match without it")
-		case len(m.EthDst) == 6 && len(m.EthDstMask) == 6:
-			for i := range m.EthDst {
-				if m.EthDst[i]&^m.EthDstMask[i] != 0 {
-					bad("dl_dst %s has bits outside its mask %s: OVS clears them", m.EthDst, m.EthDstMask)
-					break
-				}
+	nd := m.EthType == flows.EthTypeIPv6 && m.IPProto == flows.IPProtoICMPv6 && m.HasICMPType &&
+		(m.ICMPType == flows.ICMPv6NS || m.ICMPType == flows.ICMPv6NA)
+	if m.NDTarget.IsValid() && (!nd || !m.NDTarget.Is6()) {
+		c.bad("nd_target %s needs an IPv6 address and icmp6 with icmp_type 135 or 136", m.NDTarget)
+	}
+}
+
+// ethDstMask checks that a dl_dst mask prints as given: OVS drops an
+// all-ones mask and clears the address bits outside the mask.
+func (c *checker) ethDstMask(m flows.Match) {
+	if m.EthDstMask == nil {
+		return
+	}
+	switch {
+	case m.EthDst == nil:
+		c.bad("dl_dst mask without dl_dst")
+	case bytes.Equal(m.EthDstMask, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}):
+		c.bad("dl_dst mask ff:ff:ff:ff:ff:ff: OVS prints an exact match without it")
+	case len(m.EthDst) == 6 && len(m.EthDstMask) == 6:
+		for i := range m.EthDst {
+			if m.EthDst[i]&^m.EthDstMask[i] != 0 {
+				c.bad("dl_dst %s has bits outside its mask %s: OVS clears them", m.EthDst, m.EthDstMask)
+				break
 			}
 		}
 	}
+}
+
+// actions checks what OVS rejects (goto_table not last or backwards, values
+// out of range) and outputs flows cannot render.
+func (c *checker) actions(f flows.Flow) {
 	for i, a := range f.Actions {
 		if _, ok := a.(flows.GotoTable); ok && i != len(f.Actions)-1 {
-			bad("goto_table must be the last action")
+			c.bad("goto_table must be the last action")
 		}
 		switch a := a.(type) {
 		case flows.GotoTable:
 			if a.Table <= f.Table {
-				bad("goto_table:%d from table %d: OpenFlow only goes forward", a.Table, f.Table)
+				c.bad("goto_table:%d from table %d: OpenFlow only goes forward", a.Table, f.Table)
 			}
 		case flows.SetVLANVID:
 			if a.VID > 0xfff {
-				bad("set_field vlan_vid %d: VLAN IDs are 12 bits", a.VID)
+				c.bad("set_field vlan_vid %d: VLAN IDs are 12 bits", a.VID)
 			}
 		case flows.SetEthSrc:
-			checkMAC("set_field eth_src", a.MAC)
+			c.mac("set_field eth_src", a.MAC)
 		case flows.SetARPSHA:
-			checkMAC("set_field arp_sha", a.MAC)
+			c.mac("set_field arp_sha", a.MAC)
 		case flows.SetARPSPA:
 			if !a.IP.Is4() {
-				bad("set_field arp_spa %s: not an IPv4 address", a.IP)
+				c.bad("set_field arp_spa %s: not an IPv4 address", a.IP)
+			}
+		case flows.SetIPv6Src:
+			if !a.IP.Is6() {
+				c.bad("set_field ipv6_src %s: not an IPv6 address", a.IP)
 			}
 		case flows.Output:
 			if a.Port == 0 || (a.Port >= 0xffffff00 && a.Port != flows.PortInPort && a.Port != flows.PortNormal && a.Port != flows.PortController) {
-				bad("output to port %d: flows renders only port numbers, IN_PORT, NORMAL and CONTROLLER", a.Port)
+				c.bad("output to port %d: flows renders only port numbers, IN_PORT, NORMAL and CONTROLLER", a.Port)
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("flow %q: %w", f.String(), errors.Join(errs...))
-	}
-	return nil
 }
 
 // encodeMatch builds the OXM match.
@@ -229,6 +271,9 @@ func encodeMatch(m flows.Match) (openflow13.Match, error) {
 	if m.ArpTPA.IsValid() {
 		match.AddField(*openflow13.NewArpTpaField(net.IP(m.ArpTPA.AsSlice())))
 	}
+	if m.IPv6Src.IsValid() {
+		match.AddField(rawField(classOpenFlow, openflow13.OXM_FIELD_IPV6_SRC, m.IPv6Src.AsSlice()))
+	}
 	if m.HasICMPType {
 		f := uint8(openflow13.OXM_FIELD_ICMPV4_TYPE)
 		if m.EthType == flows.EthTypeIPv6 {
@@ -237,7 +282,16 @@ func encodeMatch(m flows.Match) (openflow13.Match, error) {
 		match.AddField(openflow13.MatchField{Class: openflow13.OXM_CLASS_OPENFLOW_BASIC, Field: f, Length: 1,
 			Value: &openflow13.IcmpTypeField{Type: m.ICMPType}})
 	}
+	// After icmp_type, its prerequisite: OVS checks them field by field.
+	if m.NDTarget.IsValid() {
+		match.AddField(rawField(classOpenFlow, openflow13.OXM_FIELD_IPV6_ND_TARGET, m.NDTarget.AsSlice()))
+	}
 	return match, nil
+}
+
+// rawField is an unmasked OXM field with value v.
+func rawField(class uint16, field uint8, v []byte) openflow13.MatchField {
+	return openflow13.MatchField{Class: class, Field: field, Length: uint8(len(v)), Value: rawBytes(bytes.Clone(v)), Mask: rawBytes(nil)}
 }
 
 // encodeInstructions puts the actions in one apply-actions instruction and
@@ -291,6 +345,14 @@ func encodeAction(a flows.Action) (openflow13.Action, error) {
 		return openflow13.NewActionSetField(*openflow13.NewArpShaField(a.MAC)), nil
 	case flows.SetARPSPA:
 		return openflow13.NewActionSetField(*openflow13.NewArpSpaField(net.IP(a.IP.AsSlice()))), nil
+	case flows.SetIPv6Src:
+		return openflow13.NewActionSetField(rawField(classOpenFlow, openflow13.OXM_FIELD_IPV6_SRC, a.IP.AsSlice())), nil
+	case flows.SetICMPv6Type:
+		return openflow13.NewActionSetField(rawField(classOpenFlow, openflow13.OXM_FIELD_ICMPV6_TYPE, []byte{a.Type})), nil
+	case flows.SetNDReserved:
+		return openflow13.NewActionSetField(rawField(classEricOXM, ericNDReserved, binary.BigEndian.AppendUint32(nil, a.Value))), nil
+	case flows.SetNDOptionsType:
+		return openflow13.NewActionSetField(rawField(classEricOXM, ericNDOptionsType, []byte{a.Type})), nil
 	case flows.Move:
 		src, dst := fieldByName[string(a.Src)], fieldByName[string(a.Dst)]
 		if src == nil || dst == nil {

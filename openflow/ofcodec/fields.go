@@ -15,6 +15,15 @@ const (
 	classNXM1         = 0x0001
 	classOpenFlow     = 0x8000
 	classExperimenter = 0xffff
+	// classEricOXM holds Ericsson's ND fields (OVS 2.11+), which have no
+	// NXM or standard OXM header.
+	classEricOXM = 0x1000
+)
+
+// Fields of classEricOXM.
+const (
+	ericNDReserved    = 1
+	ericNDOptionsType = 2
 )
 
 // valueFormat is how ovs-ofctl prints a field's value (meta-flow's MFS_*).
@@ -98,6 +107,8 @@ var fieldTable = func() []*field {
 		{name: "NXM_NX_TUN_IPV4_SRC", mf: "tun_src", bits: 32, nxm: hdr(classNXM1, 31, 4), format: fmtIPv4},
 		{name: "NXM_NX_TUN_IPV4_DST", mf: "tun_dst", bits: 32, nxm: hdr(classNXM1, 32, 4), format: fmtIPv4},
 		{name: "NXM_NX_PKT_MARK", mf: "pkt_mark", bits: 32, nxm: hdr(classNXM1, 33, 4), format: fmtHex},
+		{name: "ERICOXM_OF_ICMPV6_ND_RESERVED", mf: "nd_reserved", bits: 32, oxm: hdr(classEricOXM, ericNDReserved, 4), format: fmtDec},
+		{name: "ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE", mf: "nd_options_type", bits: 8, oxm: hdr(classEricOXM, ericNDOptionsType, 1), format: fmtDec},
 	}
 	for i := 0; i < 16; i++ {
 		t = append(t, &field{name: fmt.Sprintf("NXM_NX_REG%d", i), mf: fmt.Sprintf("reg%d", i), bits: 32,

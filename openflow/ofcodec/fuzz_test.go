@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 )
 
 // FuzzDecodeFlowStats: arbitrary bytes never panic the decoder, and a flow

@@ -28,12 +28,50 @@ import (
 
 // AsyncQueue is how many asynchronous messages wait for the consumer before
 // new ones are dropped (and counted): the reader never blocks on a slow
-// consumer, since replies behind it would stall.
-const AsyncQueue = 1024
+// consumer, since replies behind it would stall. Its buffer is allocated
+// with each connection (64 bytes a message), so it is kept to a little more
+// than a controller's packet-in burst per switch.
+const AsyncQueue = 256
 
 // DefaultTimeout bounds a request whose context has no deadline: a switch
 // that never answers must not hang its caller.
 const DefaultTimeout = time.Minute
+
+// WriteTimeout bounds a write whose context has no deadline (echo replies,
+// hellos): a peer that stops reading is dropped instead of holding the
+// writer, and everything queued behind it, for ever.
+const WriteTimeout = 10 * time.Second
+
+// Bounds on one multipart reply (a flow dump): a peer that never ends one
+// is dropped instead of filling the memory. OVS splits replies in parts of
+// at most 64 KiB; 64 MiB holds several hundred thousand flows.
+const (
+	MaxMultipartBytes = 64 << 20
+	MaxMultipartParts = 1 << 14
+)
+
+// ErrReplyTooLarge means a multipart reply went past MaxMultipartBytes or
+// MaxMultipartParts; the connection is closed.
+var ErrReplyTooLarge = errors.New("multipart reply too large")
+
+// Buffers: every connection keeps small ones, a thousand switches' worth
+// of large ones being most of a controller's memory; a large message is
+// read straight into its frame, and a batch larger than the buffer is
+// written in one writev (writeFramesCtx). A peer that has not completed the
+// handshake may send only small messages (hello, features reply, echo,
+// error).
+const (
+	smallBuffer       = 4 << 10
+	maxHandshakeFrame = 4 << 10
+)
+
+// Echo replies wait in a bounded queue for the one goroutine that writes
+// them: a peer sending echo requests without reading the replies costs at
+// most echoQueueBytes, and the extra requests are dropped (and counted).
+const (
+	echoQueue      = 8
+	echoQueueBytes = 64 << 10
+)
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -53,12 +91,27 @@ type Conn struct {
 
 	wmu sync.Mutex // guards w and the write deadline
 	w   *bufio.Writer
+	// lastRead: when the last message arrived (unix nanoseconds), any
+	// message being proof of life (LastRead).
+	lastRead atomic.Int64
+
+	echoQ       chan []byte  // echo replies waiting for echoLoop
+	echoBytes   atomic.Int64 // bytes in echoQ and being written
+	echoDropped atomic.Uint64
+
+	writeTimeout       time.Duration // WriteTimeout; tests shorten it
+	maxParts, maxBytes int           // MaxMultipartParts, MaxMultipartBytes
+	budget             *ReplyBudget  // shared with other connections, or nil
 
 	xid atomic.Uint32
 
 	mu      sync.Mutex
 	pending map[uint32]*call
-	err     error // why the connection ended; set once
+	// pendingPeak: the most entries pending held since it was last made;
+	// Go maps never shrink, so an emptied map that grew big is remade.
+	pendingPeak int
+	batches     []xidRange // SendEncoded's batches, by xid range (raw.go)
+	err         error      // why the connection ended; set once
 
 	async    chan Message
 	dropped  atomic.Uint64
@@ -75,18 +128,31 @@ type call struct {
 	mu     sync.Mutex
 	msgs   []Message
 	notify chan struct{} // capacity 1: "something was appended"
+	// The bounds of a multipart reply (0: none) and what came so far.
+	maxParts, maxBytes int
+	parts, bytes       int
+	evicted            bool // by the ReplyBudget, guarded by its mutex
 }
 
 func newCall() *call { return &call{notify: make(chan struct{}, 1)} }
 
-func (c *call) deliver(m Message) {
+// deliver hands m to the waiter; it fails once the replies exceed the
+// call's bounds.
+func (c *call) deliver(m Message) error {
 	c.mu.Lock()
+	c.parts++
+	c.bytes += len(m.Raw)
+	if (c.maxParts > 0 && c.parts > c.maxParts) || (c.maxBytes > 0 && c.bytes > c.maxBytes) {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: more than %d parts or %d bytes (xid %d)", ErrReplyTooLarge, c.maxParts, c.maxBytes, m.Xid)
+	}
 	c.msgs = append(c.msgs, m)
 	c.mu.Unlock()
 	select {
 	case c.notify <- struct{}{}:
 	default:
 	}
+	return nil
 }
 
 func (c *call) take() []Message {
@@ -128,12 +194,16 @@ func NewConn(nc net.Conn, log *zap.Logger) *Conn {
 	}
 	BridgeLogrus(log)
 	c := &Conn{
-		nc:      nc,
-		log:     log,
-		w:       bufio.NewWriterSize(nc, 64<<10),
-		pending: map[uint32]*call{},
-		async:   make(chan Message, AsyncQueue),
-		done:    make(chan struct{}),
+		nc:           nc,
+		log:          log,
+		w:            bufio.NewWriterSize(nc, smallBuffer),
+		pending:      map[uint32]*call{},
+		async:        make(chan Message, AsyncQueue),
+		echoQ:        make(chan []byte, echoQueue),
+		done:         make(chan struct{}),
+		writeTimeout: WriteTimeout,
+		maxParts:     MaxMultipartParts,
+		maxBytes:     MaxMultipartBytes,
 	}
 	return c
 }
@@ -151,6 +221,10 @@ func (c *Conn) Async() <-chan Message { return c.async }
 
 // Dropped counts asynchronous messages dropped because Async was full.
 func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
+
+// EchoDropped counts echo requests left unanswered because the replies
+// already queued were not being read.
+func (c *Conn) EchoDropped() uint64 { return c.echoDropped.Load() }
 
 // Done is closed when the connection has ended; Err then says why.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -193,6 +267,8 @@ func (c *Conn) fail(err error) {
 // Handshake exchanges hellos (OpenFlow 1.3 only), starts the reader and asks
 // for the datapath ID.
 func (c *Conn) Handshake(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	stop := c.deadline(ctx, true)
 	err := c.hello()
 	stop()
@@ -210,6 +286,7 @@ func (c *Conn) Handshake(ctx context.Context) error {
 	c.started = true
 	c.mu.Unlock()
 	go c.readLoop()
+	go c.echoLoop()
 
 	reply, err := c.Request(ctx, &rawMessage{typ: TypeFeaturesReq})
 	if err != nil {
@@ -237,7 +314,7 @@ func (c *Conn) hello() error {
 		return fmt.Errorf("sending hello: %w", err)
 	}
 	for {
-		frame, err := ReadFrame(c.nc)
+		frame, err := readFrame(c.nc, maxHandshakeFrame)
 		if err != nil {
 			return fmt.Errorf("waiting for the switch's hello: %w", err)
 		}
@@ -301,17 +378,59 @@ func echoReply(req []byte) []byte {
 	return rep
 }
 
-// readLoop is the one reader: frame, decode, route.
+// readLoop is the one reader: frame, decode, route. Until the features
+// reply it reads through a small buffer and accepts only small messages.
 func (c *Conn) readLoop() {
 	defer c.shutdown()
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := bufio.NewReaderSize(c.nc, smallBuffer)
+	limit := maxHandshakeFrame
 	for {
-		frame, err := ReadFrame(r)
+		frame, err := readFrame(r, limit)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: reading from the switch: %v", ErrClosed, err))
 			return
 		}
-		c.dispatch(Decode(frame))
+		c.lastRead.Store(time.Now().UnixNano())
+		m := Decode(frame)
+		if limit < maxFrame && m.Type == TypeFeaturesReply {
+			limit = maxFrame
+		}
+		c.dispatch(m)
+	}
+}
+
+// echoLoop writes the queued echo replies until the connection ends.
+func (c *Conn) echoLoop() {
+	for {
+		select {
+		case rep := <-c.echoQ:
+			err := c.writeFrames(rep)
+			c.echoBytes.Add(-int64(len(rep)))
+			if err != nil {
+				c.log.Debug("answering echo request", zap.Error(err))
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// queueEcho queues an echo reply, or drops it when the queue is full.
+func (c *Conn) queueEcho(rep []byte) {
+	n := int64(len(rep))
+	if c.echoBytes.Add(n) <= echoQueueBytes {
+		select {
+		case c.echoQ <- rep:
+			return
+		default:
+		}
+	}
+	c.echoBytes.Add(-n)
+	// Counted (EchoDropped); a line per connection would let a peer that
+	// reconnects fill the log.
+	if c.echoDropped.Add(1)%1000 == 1 {
+		c.log.Debug("echo replies not read by the peer: dropping echo requests", zap.Uint64("dropped", c.echoDropped.Load()))
 	}
 }
 
@@ -343,13 +462,9 @@ func (c *Conn) dispatch(m Message) {
 	}
 	switch m.Type {
 	case TypeEchoRequest:
-		// Written from its own goroutine: the reader must never wait on a
-		// write, or a switch blocked on its own writes would deadlock us.
-		go func() {
-			if err := c.writeFrames(echoReply(m.Raw)); err != nil {
-				c.log.Debug("answering echo request", zap.Error(err))
-			}
-		}()
+		// Written by echoLoop: the reader must never wait on a write, or
+		// a switch blocked on its own writes would deadlock us.
+		c.queueEcho(echoReply(m.Raw))
 		return
 	case TypeHello:
 		c.log.Debug("ignoring a repeated hello")
@@ -363,10 +478,16 @@ func (c *Conn) dispatch(m Message) {
 	}
 	c.mu.Lock()
 	cl := c.pending[m.Xid]
+	if cl == nil {
+		cl = c.batchOf(m.Xid)
+	}
 	c.mu.Unlock()
 	switch {
 	case cl != nil:
-		cl.deliver(m)
+		if err := c.deliver(cl, m); err != nil {
+			c.log.Debug("closing the connection", zap.Error(err)) // the requester reports it
+			c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		}
 	case m.Type == TypeExperimenter:
 		c.queueAsync(m)
 	case m.Type == TypeError:
@@ -378,6 +499,28 @@ func (c *Conn) dispatch(m Message) {
 	default:
 		c.log.Debug("dropping an unexpected message", zap.Uint8("type", m.Type), zap.Uint32("xid", m.Xid))
 	}
+}
+
+// deliver hands m to cl and charges a multipart reply to the budget; an
+// error means this connection must close. A budget overrun closes the
+// connection with the largest reply, which may be another.
+func (c *Conn) deliver(cl *call, m Message) error {
+	if err := cl.deliver(m); err != nil {
+		return err
+	}
+	if c.budget == nil || cl.maxBytes == 0 {
+		return nil
+	}
+	victim, err := c.budget.take(c, cl, len(m.Raw))
+	switch victim {
+	case nil:
+		return nil
+	case c:
+		return err
+	}
+	victim.log.Debug("closing the connection", zap.Error(err))
+	victim.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	return nil
 }
 
 func (c *Conn) queueAsync(m Message) {
@@ -399,15 +542,19 @@ func (c *Conn) nextXid() uint32 {
 }
 
 // deadline applies ctx's deadline and cancellation to the socket's writes
-// (and reads, during the handshake); the returned func lifts them. An
-// interrupted write leaves a partial frame behind, so writeFrames closes the
-// connection when one fails.
+// (and reads, during the handshake); the returned func lifts them. A write
+// without a deadline gets writeTimeout. An interrupted write leaves a partial
+// frame behind, so writeFrames closes the connection when one fails.
 func (c *Conn) deadline(ctx context.Context, read bool) func() {
 	set := c.nc.SetWriteDeadline
 	if read {
 		set = c.nc.SetDeadline
 	}
-	if d, ok := ctx.Deadline(); ok {
+	d, ok := ctx.Deadline()
+	if !ok && !read {
+		d, ok = time.Now().Add(c.writeTimeout), true
+	}
+	if ok {
 		set(d)
 	}
 	fired := make(chan struct{})
@@ -436,6 +583,20 @@ func (c *Conn) writeFramesCtx(ctx context.Context, frames ...[]byte) error {
 	}
 	stop := c.deadline(ctx, false)
 	defer stop()
+	total := 0
+	for _, f := range frames {
+		total += len(f)
+	}
+	if total > c.w.Size() {
+		// w is empty (every write flushes): a batch too big for it goes
+		// out straight from the frames, in one writev where possible.
+		bufs := append(net.Buffers(nil), frames...)
+		if _, err := bufs.WriteTo(c.nc); err != nil {
+			c.fail(fmt.Errorf("%w: writing to the switch: %v", ErrClosed, err))
+			return fmt.Errorf("writing to the switch: %w", err)
+		}
+		return nil
+	}
 	for _, f := range frames {
 		if _, err := c.w.Write(f); err != nil {
 			c.fail(fmt.Errorf("%w: writing to the switch: %v", ErrClosed, err))
@@ -488,6 +649,7 @@ func (c *Conn) register(cl *call, xids ...uint32) error {
 	for _, x := range xids {
 		c.pending[x] = cl
 	}
+	c.pendingPeak = max(c.pendingPeak, len(c.pending))
 	return nil
 }
 
@@ -497,7 +659,14 @@ func (c *Conn) unregister(xids ...uint32) {
 	for _, x := range xids {
 		delete(c.pending, x)
 	}
+	if len(c.pending) == 0 && c.pendingPeak > shrinkPending {
+		c.pending, c.pendingPeak = map[uint32]*call{}, 0
+	}
 }
+
+// shrinkPending: past this many requests pending at once (a batch of
+// flow-mods), the emptied map is remade rather than kept at its peak size.
+const shrinkPending = 64
 
 // wait blocks until cl has messages, the connection ends or ctx is done.
 func (c *Conn) wait(ctx context.Context, cl *call) ([]Message, error) {
@@ -554,6 +723,12 @@ func (c *Conn) request(ctx context.Context, msg util.Message, multipart bool) ([
 		return nil, err
 	}
 	cl := newCall()
+	if multipart {
+		cl.maxParts, cl.maxBytes = c.maxParts, c.maxBytes
+		if c.budget != nil {
+			defer c.budget.release(cl)
+		}
+	}
 	if err := c.register(cl, xid); err != nil {
 		return nil, err
 	}
@@ -594,6 +769,16 @@ func (c *Conn) Barrier(ctx context.Context) error {
 		return fmt.Errorf("barrier: unexpected reply of type %d", m.Type)
 	}
 	return nil
+}
+
+// LastRead is when the last message of any kind arrived from the switch
+// (zero before the first): a switch that talks is alive, whether or not
+// its echo replies are read in time.
+func (c *Conn) LastRead() time.Time {
+	if n := c.lastRead.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Echo sends an echo request and waits for the reply: a liveness check.

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,11 +66,15 @@ func (p *peer) handshake() {
 	p.send(frame(TypeFeaturesReply, xidOf(req), body))
 }
 
-// connected returns a Conn that completed its handshake with a peer.
-func connected(t *testing.T) (*Conn, *peer) {
+// connected returns a Conn that completed its handshake with a peer; setup
+// may change the Conn's settings before anything runs.
+func connected(t *testing.T, setup ...func(*Conn)) (*Conn, *peer) {
 	a, b := net.Pipe()
 	p := &peer{t: t, nc: b}
 	c := NewConn(a, zaptest.NewLogger(t))
+	for _, f := range setup {
+		f(c)
+	}
 	t.Cleanup(func() { c.Close(); b.Close() })
 	done := make(chan error, 1)
 	go func() {
@@ -358,5 +364,187 @@ func TestDialTCP(t *testing.T) {
 	}()
 	if err := r.c.Barrier(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestEchoFloodWithoutReading: a peer that sends large echo requests and
+// never reads the replies costs no goroutine per request and a bounded
+// amount of memory, and is dropped once a reply cannot be written within
+// the write timeout.
+func TestEchoFloodWithoutReading(t *testing.T) {
+	c, p := connected(t, func(c *Conn) { c.writeTimeout = time.Second })
+	goroutines, heap := runtime.NumGoroutine(), liveHeap()
+	maxGoroutines, maxHeap := goroutines, heap
+	req := frame(TypeEchoRequest, 9, make([]byte, maxFrame-HeaderLen))
+	start := time.Now()
+	sent := 0
+	for ; time.Since(start) < 10*time.Second; sent++ {
+		p.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := p.nc.Write(req); err != nil {
+			break // the connection was dropped
+		}
+		if sent%200 == 0 {
+			maxGoroutines, maxHeap = max(maxGoroutines, runtime.NumGoroutine()), max(maxHeap, liveHeap())
+		}
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection of a peer that does not read is still up")
+	}
+	t.Logf("%d echo requests of 64 KiB (%d MiB) in %v, %d dropped; goroutines %d -> at most %d, live heap %d KiB -> at most %d KiB; ended: %v",
+		sent, sent*len(req)>>20, time.Since(start).Round(time.Millisecond), c.EchoDropped(), goroutines, maxGoroutines, heap>>10, maxHeap>>10, c.Err())
+	if sent < 200 {
+		t.Errorf("only %d echo requests read before the connection ended", sent)
+	}
+	if maxGoroutines > goroutines+1 {
+		t.Errorf("goroutines grew from %d to %d under the flood", goroutines, maxGoroutines)
+	}
+	if maxHeap > heap+4<<20 {
+		t.Errorf("live heap grew from %d KiB to %d KiB under the flood", heap>>10, maxHeap>>10)
+	}
+	if c.EchoDropped() == 0 {
+		t.Error("no echo request dropped")
+	}
+	if !errors.Is(c.Err(), ErrClosed) || !strings.Contains(c.Err().Error(), "writing") {
+		t.Errorf("ended with %v, want a write failure", c.Err())
+	}
+}
+
+// TestEndlessMultipartReply: a reply whose parts never stop is cut at the
+// bound, in bytes and in parts, and ends the connection.
+func TestEndlessMultipartReply(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		part  int // body bytes after the multipart header
+		limit int // bytes the peer may get in before the cut
+	}{
+		{"bytes", 60 << 10, MaxMultipartBytes + 2*(60<<10+16)},
+		{"parts", 0, (MaxMultipartParts + 1) * 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, p := connected(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.RequestMultipart(ctx, Raw(TypeMultipartReq, []byte{0, 1, 0, 0, 0, 0, 0, 0}))
+				errc <- err
+			}()
+			req := p.read()
+			part := frame(TypeMultipartReply, xidOf(req), append([]byte{0, 1, 0, MultipartReplyMore, 0, 0, 0, 0}, make([]byte, tc.part)...))
+			sent := 0
+			for sent <= 4*tc.limit {
+				p.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, err := p.nc.Write(part); err != nil {
+					break
+				}
+				sent += len(part)
+			}
+			err := <-errc
+			t.Logf("cut after %d bytes (%d parts): %v", sent, sent/len(part), err)
+			if !errors.Is(err, ErrReplyTooLarge) || !errors.Is(err, ErrClosed) {
+				t.Fatalf("endless reply: %v, want ErrReplyTooLarge and ErrClosed", err)
+			}
+			if sent > tc.limit {
+				t.Errorf("%d bytes read before the cut, want at most %d", sent, tc.limit)
+			}
+			<-c.Done()
+		})
+	}
+}
+
+// TestLargeMessageBeforeHandshake: before the features reply, a peer may
+// send only small messages.
+func TestLargeMessageBeforeHandshake(t *testing.T) {
+	a, b := net.Pipe()
+	p := &peer{t: t, nc: b}
+	c := NewConn(a, zaptest.NewLogger(t))
+	defer c.Close()
+	defer b.Close()
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		errc <- c.Handshake(ctx)
+	}()
+	p.read()
+	p.send(frame(TypeHello, 1, nil))
+	p.read() // features request
+	go p.nc.Write(frame(TypeEchoRequest, 2, make([]byte, 32<<10)))
+	if err := <-errc; err == nil || !strings.Contains(c.Err().Error(), "before the handshake completed") {
+		t.Fatalf("handshake with a 32 KiB echo before the features reply: %v (%v)", err, c.Err())
+	}
+}
+
+// TestReplyBudgetEvictsTheLargest: connections sharing a ReplyBudget; when
+// a small reply on one takes the total past the budget, the connection
+// gathering the largest reply is closed and the small reply completes.
+func TestReplyBudgetEvictsTheLargest(t *testing.T) {
+	budget := NewReplyBudget(1 << 20)
+	share := func(c *Conn) { c.SetReplyBudget(budget) }
+	big, pb := connected(t, share)
+	small, ps := connected(t, share)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		parts []Message
+		err   error
+	}
+	ask := func(c *Conn, p *peer) (<-chan result, uint32) {
+		ch := make(chan result, 1)
+		go func() {
+			parts, err := c.RequestMultipart(ctx, Raw(TypeMultipartReq, []byte{0, 1, 0, 0, 0, 0, 0, 0}))
+			ch <- result{parts, err}
+		}()
+		return ch, xidOf(p.read())
+	}
+	part := func(xid uint32, more bool) []byte {
+		flags := byte(0)
+		if more {
+			flags = MultipartReplyMore
+		}
+		return frame(TypeMultipartReply, xid, append([]byte{0, 1, 0, flags, 0, 0, 0, 0}, make([]byte, 60<<10)...))
+	}
+	bigc, bigXid := ask(big, pb)
+	smallc, smallXid := ask(small, ps)
+	for range 15 { // 900 KiB, unfinished
+		pb.send(part(bigXid, true))
+	}
+	eventually(t, 5*time.Second, "the big reply charged", func() bool { return budget.Used() >= 15*60<<10 })
+	ps.send(part(smallXid, true))
+	ps.send(part(smallXid, true)) // past 1 MiB together
+	ps.send(part(smallXid, false))
+	if r := <-smallc; r.err != nil || len(r.parts) != 3 {
+		t.Fatalf("small reply: %d parts, %v", len(r.parts), r.err)
+	}
+	r := <-bigc
+	if !errors.Is(r.err, ErrReplyTooLarge) {
+		t.Fatalf("big reply: %v, want ErrReplyTooLarge", r.err)
+	}
+	t.Log(r.err)
+	<-big.Done()
+	if small.Err() != nil {
+		t.Errorf("the small reply's connection ended: %v", small.Err())
+	}
+	if u := budget.Used(); u != 0 {
+		t.Errorf("%d bytes still charged", u)
+	}
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
 	}
 }

@@ -81,9 +81,15 @@ func (m Message) MultipartFlags() uint16 {
 // the stream cannot be resynchronised after it.
 var errFrameTooShort = errors.New("OpenFlow header announces a length shorter than the header")
 
+// maxFrame is the longest message OpenFlow's 16-bit length allows.
+const maxFrame = 0xffff
+
 // ReadFrame reads one OpenFlow message from r into a fresh buffer: the 8-byte
 // header, then as many bytes as its length field says.
-func ReadFrame(r io.Reader) ([]byte, error) {
+func ReadFrame(r io.Reader) ([]byte, error) { return readFrame(r, maxFrame) }
+
+// readFrame is ReadFrame refusing messages longer than limit.
+func readFrame(r io.Reader, limit int) ([]byte, error) {
 	var hdr [HeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -91,6 +97,9 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 	n := int(binary.BigEndian.Uint16(hdr[2:]))
 	if n < HeaderLen {
 		return nil, fmt.Errorf("%w (%d bytes, type %d)", errFrameTooShort, n, hdr[1])
+	}
+	if n > limit {
+		return nil, fmt.Errorf("a %d-byte message of type %d before the handshake completed (at most %d)", n, hdr[1], limit)
 	}
 	frame := make([]byte, n)
 	copy(frame, hdr[:])

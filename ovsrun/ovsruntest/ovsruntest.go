@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -28,10 +29,13 @@ import (
 // Tools are the programs Start needs.
 var Tools = []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ip"}
 
-// Require skips t unless it runs as root (network namespaces) and Tools and
-// extra are installed.
+// Require skips t under -short (the unit tier: no root, no OVS) and unless
+// it runs as root (network namespaces) with Tools and extra installed.
 func Require(t testing.TB, extra ...string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real-OVS test: skipped under -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run Open vSwitch in a network namespace")
 	}
@@ -129,33 +133,56 @@ func Run(t testing.TB, ns, name string, args ...string) string {
 // socket belongs to the namespace it was created in). The caller closes it.
 func ListenTCP(t testing.TB, ns, addr string) net.Listener {
 	t.Helper()
-	type result struct {
-		l   net.Listener
-		err error
+	var l net.Listener
+	err := InNetNS(ns, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listening on %s in network namespace %s: %v", addr, ns, err)
 	}
-	ch := make(chan result, 1)
+	return l
+}
+
+// InNetNS runs fn on a thread of its own moved into network namespace ns
+// (sockets made and commands forked there belong to ns), then moves the
+// thread back before it is unlocked. A thread left in ns would do harm: if
+// it is the process's main thread, the whole test process looks like a
+// member of ns, and `lab down` ends every process it finds in a lab's
+// namespaces. When the way back fails, the goroutine ends still locked and
+// Go ends the thread with it.
+func InNetNS(ns string, fn func() error) error {
+	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: a goroutine that ends locked to its thread takes
-		// the thread, now in ns, with it.
 		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + ns)
+		home, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			ch <- result{err: err}
+			runtime.UnlockOSThread()
+			errc <- err
 			return
 		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("setns %s: %w", ns, err)}
+		defer home.Close()
+		target, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
 			return
 		}
-		l, err := net.Listen("tcp", addr)
-		ch <- result{l, err}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering network namespace %s: %w", ns, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("leaving network namespace %s: %w", ns, err))
+			return // still locked: the thread ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
 	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listening on %s in network namespace %s: %v", addr, ns, r.err)
-	}
-	return r.l
+	return <-errc
 }
 
 // Pid is the process ID of inst's daemon ("ovsdb-server" or

@@ -1,0 +1,310 @@
+package directory
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovs-vxctl/ovs-vxctl/directory/model"
+	"go.uber.org/zap"
+)
+
+// Options configure a Client. Zero durations and sizes take the defaults.
+type Options struct {
+	// Endpoints are the cluster's members, "tcp:IP:PORT" or "ssl:IP:PORT".
+	Endpoints []string
+	// Name is this replica's name, written as the writer of its rows.
+	Name string
+	// TLS is the configuration of ssl: endpoints.
+	TLS *tls.Config
+	// ConnectTimeout bounds connecting to one member (default 1 s): a
+	// member that accepts TCP and then stalls costs no more than this.
+	ConnectTimeout time.Duration
+	// CallTimeout bounds one transaction or echo (default 1 s); a call
+	// that takes longer closes the connection and moves to the next member.
+	CallTimeout time.Duration
+	// EchoInterval is how often an idle connection is probed (default 500 ms).
+	EchoInterval time.Duration
+	// OnChange is called for every change of the Endpoint table: old nil
+	// for a new row, new nil for a deleted one. Calls are serialized and
+	// must not call the Client.
+	OnChange func(old, new *Endpoint)
+	// FlushRows and FlushInterval bound how long a learned endpoint waits
+	// before it is written (defaults 50 rows, 50 ms); MaxBatch bounds one
+	// transaction (default 1000) and QueueSize the endpoints waiting
+	// (default 10000): beyond it Learn drops and counts.
+	FlushRows     int
+	FlushInterval time.Duration
+	MaxBatch      int
+	QueueSize     int
+	Logger        *zap.Logger
+}
+
+func (o *Options) defaults() {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	set(&o.ConnectTimeout, time.Second)
+	set(&o.CallTimeout, time.Second)
+	set(&o.EchoInterval, 500*time.Millisecond)
+	set(&o.FlushInterval, 50*time.Millisecond)
+	for _, n := range []struct {
+		p *int
+		v int
+	}{{&o.FlushRows, 50}, {&o.MaxBatch, 1000}, {&o.QueueSize, 10000}} {
+		if *n.p <= 0 {
+			*n.p = n.v
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+}
+
+// Stats are a Client's counters.
+type Stats struct {
+	Transactions uint64 // write transactions committed
+	Rows         uint64 // rows they wrote
+	Dropped      uint64 // learned endpoints dropped on a full queue
+	Failovers    uint64 // connections given up (lost, stalled or not the leader anymore)
+}
+
+// Client is a connection to the directory cluster's leader that moves to
+// another member when the leader dies or hangs, a cache of the Endpoint
+// table kept by a monitor, and a batching writer of learned endpoints.
+//
+// libovsdb alone never recovers from a hung leader (all endpoints share one
+// connect timeout and a stalled member is never moved back), so each
+// connection here is a libovsdb client of one member, connected with its
+// own timeout and probed; one that stalls is closed and the next member
+// tried.
+type Client struct {
+	o   Options
+	log *zap.Logger
+
+	mu    sync.Mutex
+	sess  *session
+	ready chan struct{} // closed at the first synced session
+	next  int           // the member to try first
+	cache map[Key]Endpoint
+
+	queue                          chan Endpoint
+	txns, rows, dropped, failovers atomic.Uint64
+	cancel                         context.CancelFunc
+	done                           sync.WaitGroup
+}
+
+// session is one libovsdb connection to one member.
+type session struct {
+	cli      client.Client
+	endpoint string
+	index    int
+	dead     chan struct{}
+	once     sync.Once
+}
+
+// kill marks s dead: the supervisor closes it and connects elsewhere.
+func (s *session) kill() { s.once.Do(func() { close(s.dead) }) }
+
+func (s *session) isDead() bool {
+	select {
+	case <-s.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// Open starts a Client of the cluster at o.Endpoints. It connects in the
+// background; Ready waits for the first connection.
+func Open(o Options) (*Client, error) {
+	if len(o.Endpoints) == 0 {
+		return nil, errors.New("opening the directory: no endpoints")
+	}
+	o.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		o: o, log: o.Logger, ready: make(chan struct{}), cache: map[Key]Endpoint{},
+		queue: make(chan Endpoint, o.QueueSize), cancel: cancel,
+	}
+	c.done.Add(2)
+	go func() { defer c.done.Done(); c.supervise(ctx) }()
+	go func() { defer c.done.Done(); c.writeLearned(ctx) }()
+	return c, nil
+}
+
+// Ready waits until the client has connected once and holds the table.
+func (c *Client) Ready(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the directory at %v: %w", c.o.Endpoints, ctx.Err())
+	}
+}
+
+// Close stops the client; learned endpoints not written yet are lost.
+func (c *Client) Close() {
+	c.cancel()
+	c.done.Wait()
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{Transactions: c.txns.Load(), Rows: c.rows.Load(), Dropped: c.dropped.Load(), Failovers: c.failovers.Load()}
+}
+
+// Endpoint is what the cache holds for k.
+func (c *Client) Endpoint(k Key) (Endpoint, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.cache[k]
+	return e, ok
+}
+
+// Len is the number of endpoints in the cache.
+func (c *Client) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cache)
+}
+
+// Leader is the member the client is connected to, "" while none.
+func (c *Client) Leader() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess == nil {
+		return ""
+	}
+	return c.sess.endpoint
+}
+
+// supervise keeps one live session: it connects, watches the session until
+// it dies, and connects again starting at the member after the dead one.
+func (c *Client) supervise(ctx context.Context) {
+	for ctx.Err() == nil {
+		s := c.connect(ctx)
+		if s == nil {
+			return
+		}
+		c.install(ctx, s)
+		c.watch(ctx, s)
+		c.mu.Lock()
+		c.sess = nil
+		c.next = (s.index + 1) % len(c.o.Endpoints)
+		c.mu.Unlock()
+		s.kill()
+		c.failovers.Add(1)
+		c.log.Warn("directory connection lost", zap.String("endpoint", s.endpoint))
+		// Close may wait for calls in flight; never hold the supervisor.
+		go s.cli.Close()
+	}
+}
+
+// connect tries each member in turn, each with its own timeout, until one
+// is the leader; nil when ctx ends.
+func (c *Client) connect(ctx context.Context) *session {
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		c.mu.Lock()
+		start := c.next
+		c.mu.Unlock()
+		for i := range c.o.Endpoints {
+			idx := (start + i) % len(c.o.Endpoints)
+			s, err := c.dial(ctx, idx)
+			if err == nil {
+				c.log.Info("directory connected", zap.String("endpoint", s.endpoint))
+				return s
+			}
+			c.log.Debug("directory member refused", zap.String("endpoint", c.o.Endpoints[idx]), zap.Error(err))
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// dial connects to member idx if it is the leader and starts the monitor
+// of the Endpoint table, all within ConnectTimeout.
+func (c *Client) dial(ctx context.Context, idx int) (*session, error) {
+	dbm, err := model.FullDatabaseModel()
+	if err != nil {
+		return nil, fmt.Errorf("directory model: %w", err)
+	}
+	ep := c.o.Endpoints[idx]
+	opts := []client.Option{client.WithEndpoint(ep), client.WithLeaderOnly(true)}
+	if c.o.TLS != nil {
+		opts = append(opts, client.WithTLSConfig(c.o.TLS))
+	}
+	cli, err := client.NewOVSDBClient(dbm, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("directory client for %s: %w", ep, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.o.ConnectTimeout)
+	defer cancel()
+	if err := cli.Connect(cctx); err != nil {
+		go cli.Close()
+		return nil, fmt.Errorf("connecting to %s: %w", ep, err)
+	}
+	s := &session{cli: cli, endpoint: ep, index: idx, dead: make(chan struct{})}
+	cli.Cache().AddEventHandler(c.handler(s))
+	if _, err := cli.Monitor(cctx, cli.NewMonitor(client.WithTable(&model.Endpoint{}))); err != nil {
+		go cli.Close()
+		return nil, fmt.Errorf("monitoring the endpoints at %s: %w", ep, err)
+	}
+	return s, nil
+}
+
+// watch returns when s is lost: disconnected (libovsdb also disconnects a
+// member that stops being the leader), killed by a stalled call, or not
+// answering an echo within CallTimeout.
+func (c *Client) watch(ctx context.Context, s *session) {
+	tick := time.NewTicker(c.o.EchoInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.dead:
+			return
+		case <-s.cli.DisconnectNotify():
+			return
+		case <-tick.C:
+			ectx, cancel := context.WithTimeout(ctx, c.o.CallTimeout)
+			err := s.cli.Echo(ectx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				c.log.Warn("directory member does not answer", zap.String("endpoint", s.endpoint), zap.Error(err))
+				return
+			}
+		}
+	}
+}
+
+// session returns the live session, waiting up to ctx for one.
+func (c *Client) session(ctx context.Context) (*session, error) {
+	for {
+		c.mu.Lock()
+		s := c.sess
+		c.mu.Unlock()
+		if s != nil && !s.isDead() {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no directory leader reachable at %v: %w", c.o.Endpoints, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,166 @@
+package hwvtep
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb/hwvtep"
+)
+
+// Controller mode: the controller tells a hardware VTEP where the MACs of
+// the other hosts are (Ucast_Macs_Remote of our logical switches) and reads
+// what the switch learned behind its own ports (Ucast_Macs_Local), so that
+// known unicast between servers and VMs never floods. Sync does both in one
+// read and at most one transaction.
+
+// RemoteMAC is a MAC on another VTEP that a hardware VTEP is told of.
+type RemoteMAC struct {
+	VNI  uint32
+	MAC  net.HardwareAddr
+	IP   netip.Addr // !IsValid() when unknown
+	VTEP netip.Addr // the locator: the VTEP of the host the MAC sits on
+}
+
+// LocalMAC is a MAC a hardware VTEP learned behind one of its ports, in
+// one of our logical switches.
+type LocalMAC struct {
+	VNI uint32
+	MAC net.HardwareAddr
+	IP  netip.Addr // !IsValid() when the switch reports none
+}
+
+// Sync reads the database once and returns the local MACs of our logical
+// switches (those apply created for host of topology); unless dry, it
+// then makes their Ucast_Macs_Remote rows equal to want in one transaction
+// (none when they are) and returns the changes. MACs of networks without
+// a logical switch of ours on the switch are ignored.
+func (c *Client) Sync(ctx context.Context, topology, host string, want []RemoteMAC, dry bool) ([]LocalMAC, []string, error) {
+	snap, err := c.read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := marks{owner: topology, host: host}
+	local := snap.index().localMACs(m)
+	if dry {
+		return local, nil, nil
+	}
+	plan := planRemote(snap, m, want)
+	if err := c.Apply(ctx, plan); err != nil {
+		return local, nil, err
+	}
+	return local, plan.Changes, nil
+}
+
+// vnis maps our logical switches' UUIDs to their tunnel keys.
+func (x *index) vnis(m marks) map[string]uint32 {
+	out := map[string]uint32{}
+	for _, ls := range x.ours(m) {
+		if ls.TunnelKey != nil && *ls.TunnelKey > 0 {
+			out[ls.UUID] = uint32(*ls.TunnelKey)
+		}
+	}
+	return out
+}
+
+// localMACs lists the Ucast_Macs_Local rows of our logical switches, sorted;
+// rows whose MAC does not parse are skipped.
+func (x *index) localMACs(m marks) []LocalMAC {
+	vni := x.vnis(m)
+	var out []LocalMAC
+	for _, r := range x.ucastLocal {
+		v, ok := vni[r.LogicalSwitch]
+		mac, err := net.ParseMAC(r.MAC)
+		if !ok || err != nil || len(mac) != 6 {
+			continue
+		}
+		l := LocalMAC{VNI: v, MAC: mac}
+		if ip, err := netip.ParseAddr(r.Ipaddr); err == nil {
+			l.IP = ip
+		}
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b LocalMAC) int {
+		return cmp.Or(cmp.Compare(a.VNI, b.VNI), strings.Compare(a.MAC.String(), b.MAC.String()))
+	})
+	return out
+}
+
+// planRemote computes the operations that make the Ucast_Macs_Remote rows
+// of our logical switches equal to want: one row per (logical switch, MAC)
+// with the VTEP's locator and the IP. Rows of other logical switches are
+// never touched.
+func planRemote(s *snapshot, m marks, want []RemoteMAC) *Plan {
+	p := newPlanner(s, m)
+	lsOf := map[uint32]*hwvtep.LogicalSwitch{}
+	for _, ls := range p.x.ours(m) {
+		if ls.TunnelKey != nil {
+			lsOf[uint32(*ls.TunnelKey)] = ls
+		}
+	}
+	type key struct{ ls, mac string }
+	wanted := map[key]RemoteMAC{}
+	for _, w := range want {
+		if ls := lsOf[w.VNI]; ls != nil && len(w.MAC) == 6 && w.VTEP.Is4() {
+			wanted[key{ls.UUID, w.MAC.String()}] = w
+		}
+	}
+	have := map[key]bool{}
+	rows := slices.Clone(p.x.ucastRemote)
+	slices.SortFunc(rows, func(a, b *hwvtep.UcastMacsRemote) int { return strings.Compare(a.MAC, b.MAC) })
+	for _, r := range rows {
+		ls := p.x.lsByUUID[r.LogicalSwitch]
+		if ls == nil || !m.owns(ls) {
+			continue
+		}
+		k := key{ls.UUID, strings.ToLower(r.MAC)}
+		w, ok := wanted[k]
+		if !ok || have[k] {
+			p.deleteRow(hwvtep.UcastMacsRemoteTable, r.UUID)
+			p.change("- ucast remote %s %s -> %s", ls.Name, r.MAC, p.x.locatorAddr(r.Locator))
+			continue
+		}
+		have[k] = true
+		ip := ipString(w.IP)
+		if p.x.locatorAddr(r.Locator) == w.VTEP.String() && r.Ipaddr == ip && r.MAC == k.mac {
+			continue
+		}
+		p.op(libovsdb.Operation{Op: libovsdb.OperationUpdate, Table: hwvtep.UcastMacsRemoteTable, Where: whereUUID(r.UUID),
+			Row: libovsdb.Row{"MAC": k.mac, "locator": libovsdb.UUID{GoUUID: p.locator(w.VTEP.String())}, "ipaddr": ip}})
+		p.change("~ ucast remote %s %s -> %s %s", ls.Name, k.mac, w.VTEP, ip)
+	}
+	keys := make([]key, 0, len(wanted))
+	for k := range wanted {
+		if !have[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(strings.Compare(a.ls, b.ls), strings.Compare(a.mac, b.mac)) })
+	for _, k := range keys {
+		w := wanted[k]
+		p.op(libovsdb.Operation{Op: libovsdb.OperationInsert, Table: hwvtep.UcastMacsRemoteTable, Row: libovsdb.Row{
+			"MAC": k.mac, "logical_switch": libovsdb.UUID{GoUUID: k.ls}, "locator": libovsdb.UUID{GoUUID: p.locator(w.VTEP.String())},
+			"ipaddr": ipString(w.IP)}})
+		p.change("+ ucast remote %s %s -> %s %s", p.x.lsByUUID[k.ls].Name, k.mac, w.VTEP, ipString(w.IP))
+	}
+	plan, _ := p.finish()
+	return plan
+}
+
+func ipString(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	return ip.String()
+}
+
+// String renders a remote MAC for logs.
+func (r RemoteMAC) String() string {
+	return fmt.Sprintf("%d/%s@%s", r.VNI, r.MAC, r.VTEP)
+}
