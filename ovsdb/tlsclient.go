@@ -22,12 +22,26 @@ func WithTLSFiles(files *SSLFiles) ConnectOption {
 	return func(o *connectOptions) { o.tls = files }
 }
 
-// clientTLS is the TLS configuration of an ssl: OVSDB client. Like OVS's own
-// tools it checks that the server's certificate chains to the CA, not the
-// name in it: ovs-pki's certificates name no host.
+// clientTLS is ClientTLS for Connect, whose files come from --db-*.
 func clientTLS(files *SSLFiles) (*tls.Config, error) {
-	if files == nil || files.PrivateKey == "" || files.Certificate == "" || files.CACert == "" {
+	if files == nil || !files.Complete() {
 		return nil, errors.New("an ssl: OVSDB endpoint needs --db-private-key, --db-certificate and --db-ca-cert")
+	}
+	return ClientTLS(*files)
+}
+
+// Complete says whether all three files are given.
+func (f SSLFiles) Complete() bool {
+	return f.PrivateKey != "" && f.Certificate != "" && f.CACert != ""
+}
+
+// ClientTLS is the TLS configuration of a client of an ssl: OVSDB server
+// (a host's Open_vSwitch database, a hardware VTEP's). Like OVS's own tools
+// it checks that the server's certificate chains to the CA, not the name in
+// it: ovs-pki's certificates name no host.
+func ClientTLS(files SSLFiles) (*tls.Config, error) {
+	if !files.Complete() {
+		return nil, errors.New("a TLS client needs a private key, a certificate and a CA certificate")
 	}
 	pair, err := tls.LoadX509KeyPair(files.Certificate, files.PrivateKey)
 	if err != nil {
@@ -69,7 +83,8 @@ func verifyChain(roots *x509.CertPool) func([][]byte, [][]*x509.Certificate) err
 		for _, c := range certs[1:] {
 			inter.AddCert(c)
 		}
-		_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		if err != nil {
 			return fmt.Errorf("the OVSDB server's certificate: %w", err)
 		}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -125,56 +123,10 @@ func printHardwareVTEP(out io.Writer, st *hwvtep.State) error {
 }
 
 // clientTLS loads the client side of an ssl: connection to a hardware
-// VTEP's database. Like OVS, it checks that the switch's certificate is
-// signed by the CA, not which name it carries (switches are reached by
-// address and ovs-pki names certificates after the switch).
+// VTEP's database (ovsdb.ClientTLS: the chain is checked, not the name).
 func clientTLS(f ovsdb.SSLFiles) (*tls.Config, error) {
-	if f.PrivateKey == "" || f.Certificate == "" || f.CACert == "" {
+	if !f.Complete() {
 		return nil, errors.New("an ssl: hardware VTEP database needs --private-key, --certificate and --ca-cert")
 	}
-	cert, err := tls.LoadX509KeyPair(f.Certificate, f.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("loading the certificate %s and private key %s: %w", f.Certificate, f.PrivateKey, err)
-	}
-	pem, err := os.ReadFile(f.CACert)
-	if err != nil {
-		return nil, fmt.Errorf("reading the CA certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", f.CACert)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		// The chain is verified below, without the host name check.
-		InsecureSkipVerify: true,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			return verifyChain(raw, pool)
-		},
-	}, nil
-}
-
-// verifyChain checks that the first certificate of raw chains to a CA of
-// pool, through the others.
-func verifyChain(raw [][]byte, pool *x509.CertPool) error {
-	if len(raw) == 0 {
-		return errors.New("the switch sent no certificate")
-	}
-	certs := make([]*x509.Certificate, len(raw))
-	for i, b := range raw {
-		c, err := x509.ParseCertificate(b)
-		if err != nil {
-			return fmt.Errorf("parsing the switch's certificate: %w", err)
-		}
-		certs[i] = c
-	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return fmt.Errorf("the switch's certificate is not signed by the CA: %w", err)
-	}
-	return nil
+	return ovsdb.ClientTLS(f)
 }
