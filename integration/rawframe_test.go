@@ -72,3 +72,34 @@ func icmpv6Checksum(src, dst netip.Addr, msg []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// rarpFrame is the RARP "request reverse" (op 3) a hypervisor broadcasts
+// for a migrated VM that has no address to announce (QEMU's announce):
+// sender and target hardware address mac, protocol addresses zero.
+func rarpFrame(mac net.HardwareAddr) []byte {
+	b := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac...)
+	b = append(b, 0x80, 0x35, 0, 1, 8, 0, 6, 4, 0, 3)
+	b = append(append(b, mac...), 0, 0, 0, 0)
+	b = append(append(b, mac...), 0, 0, 0, 0)
+	return append(b, make([]byte, 60-len(b))...)
+}
+
+// udpFrame is a plain IPv4 UDP datagram (port 9, discard, checksum zero)
+// from srcMAC/src to dstMAC/dst: ordinary unicast traffic, no ARP.
+func udpFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr) []byte {
+	udp := []byte{0x30, 0x39, 0, 9, 0, 12, 0, 0, 'p', 'i', 'n', 'g'}
+	ip := []byte{0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
+	ip = append(append(ip, src.AsSlice()...), dst.AsSlice()...)
+	var sum uint32
+	for i := 0; i < len(ip); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	b := append(append(append([]byte{}, dstMAC...), srcMAC...), 0x08, 0x00)
+	b = append(append(b, ip...), udp...)
+	return append(b, make([]byte, max(0, 60-len(b)))...)
+}
