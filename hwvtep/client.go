@@ -14,6 +14,7 @@ import (
 	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb/hwvtep"
 )
 
@@ -103,27 +104,11 @@ func (c *Client) read(ctx context.Context) (*snapshot, error) {
 	return s, nil
 }
 
-// transact commits ops in one transaction and checks every result:
-// libovsdb returns a nil error even when an operation failed.
+// transact commits ops in one transaction and checks every result
+// (ovsdb.Transact: libovsdb returns a nil error even when an operation
+// failed).
 func (c *Client) transact(ctx context.Context, ops []libovsdb.Operation) ([]libovsdb.OperationResult, error) {
-	res, err := c.ovs.Transact(ctx, ops...)
-	if err != nil {
-		return nil, fmt.Errorf("sending the transaction (it may or may not have been committed; plan again): %w", err)
-	}
-	opErrs, err := libovsdb.CheckOperationResults(res, ops)
-	if err == nil {
-		return res, nil
-	}
-	if len(opErrs) == 0 {
-		return nil, fmt.Errorf("transaction not committed, nothing was changed: %w", err)
-	}
-	var msgs []string
-	for i, r := range res {
-		if i < len(ops) && r.Error != "" {
-			msgs = append(msgs, fmt.Sprintf("%s on %s: %s: %s", ops[i].Op, ops[i].Table, r.Error, r.Details))
-		}
-	}
-	return nil, fmt.Errorf("transaction failed, nothing was changed: %s", strings.Join(msgs, "; "))
+	return ovsdb.Transact(ctx, c.ovs, ops, nil)
 }
 
 // Apply commits plan in one transaction; an empty plan sends nothing.

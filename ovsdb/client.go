@@ -219,7 +219,14 @@ func (c *Client) sync(ctx context.Context) error {
 // explains the failure of operation i better than the server does ("" to
 // keep the server's words).
 func (c *Client) transact(ctx context.Context, ops []libovsdb.Operation, why func(i int) string) ([]libovsdb.OperationResult, error) {
-	res, err := c.ovs.Transact(ctx, ops...)
+	return Transact(ctx, c.ovs, ops, why)
+}
+
+// Transact commits ops on any libovsdb client (this package's, or another
+// database's such as a hardware VTEP's) in one transaction and checks every
+// result; why is as for Client.transact.
+func Transact(ctx context.Context, ovs client.Client, ops []libovsdb.Operation, why func(i int) string) ([]libovsdb.OperationResult, error) {
+	res, err := ovs.Transact(ctx, ops...)
 	if err != nil {
 		// The request may have reached the server before the connection
 		// failed: only a fresh read can tell what happened.
