@@ -230,6 +230,9 @@ func TestClusterLearnedEndpointsBatched(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "b sees 500 endpoints", func() bool { return b.Len() == n })
+	// b can see the last batch before a has read the reply to it and
+	// counted it, so wait for a's count too.
+	waitFor(t, 5*time.Second, "a counts 500 rows", func() bool { return a.Stats().Rows == n })
 	s := a.Stats()
 	t.Logf("%+v", s)
 	if s.Rows != n || s.Transactions > 5 || s.Dropped != 0 {
