@@ -99,6 +99,7 @@ func (p *planner) reconcileBindings(binds []*wantBinding) {
 	}
 	kept := map[string]bool{} // Port UUIDs bound by this plan
 	plugged := map[string]bool{}
+	candidates := map[string][]*vswitch.Port{} // bindable Ports per iface-id, by interface name
 	for _, name := range sortedKeys(p.snap.ifacesByName) {
 		iface := p.snap.ifacesByName[name]
 		b := byID[iface.ExternalIDs[IfaceIDKey]]
@@ -111,16 +112,50 @@ func (p *planner) reconcileBindings(binds []*wantBinding) {
 			p.warn("port %s (iface-id %s): interface %s not bound: %s", b.name, b.ifaceID, iface.Name, why)
 			continue
 		}
-		kept[port.UUID] = true
-		p.bind(b, port)
+		candidates[b.ifaceID] = append(candidates[b.ifaceID], port)
 	}
 	for _, b := range binds {
 		if !plugged[b.ifaceID] {
 			p.warn("port %s (iface-id %s): no interface carries external_ids:%s=%s yet: it is bound when it is plugged into %s",
 				b.name, b.ifaceID, IfaceIDKey, b.ifaceID, topology.BridgeInt)
 		}
+		if port := p.pickBound(b, candidates[b.ifaceID]); port != nil {
+			kept[port.UUID] = true
+			p.bind(b, port)
+		}
 	}
 	p.unbindAll(kept)
+}
+
+// pickBound chooses which of the Ports carrying b's iface-id to bind. One
+// iface-id names one VM, so two interfaces carrying it are a mistake (or a
+// replug in progress): the one already bound stays bound and the newcomer
+// waits, unbound, until the old one is unplugged; when none is bound yet,
+// none is, rather than guessing which tap the VM is behind (two ports
+// sending as one declared MAC would defeat its pinning).
+func (p *planner) pickBound(b *wantBinding, ports []*vswitch.Port) *vswitch.Port {
+	if len(ports) <= 1 {
+		if len(ports) == 1 {
+			return ports[0]
+		}
+		return nil
+	}
+	names := make([]string, len(ports))
+	var bound *vswitch.Port
+	for i, port := range ports {
+		names[i] = port.Name
+		if bound == nil && p.m.bound(port.ExternalIDs) {
+			bound = port
+		}
+	}
+	if bound != nil {
+		p.warn("port %s (iface-id %s): carried by interfaces %s: %s stays bound, the others are not bound until it is unplugged",
+			b.name, b.ifaceID, strings.Join(names, ", "), bound.Name)
+		return bound
+	}
+	p.warn("port %s (iface-id %s): carried by interfaces %s: none bound until only one carries it",
+		b.name, b.ifaceID, strings.Join(names, ", "))
+	return nil
 }
 
 // unbindable says why port, the Port of iface, an interface carrying a

@@ -255,3 +255,42 @@ func TestBindRefusesNonVMsAndOthersRows(t *testing.T) {
 	}
 	wantEqual(t, "another topology's port's tag", l.get("Port", "hxoth", "tag"), "7")
 }
+
+// Two interfaces carrying one iface-id: the one already bound stays bound
+// and the newcomer is left alone (a warning) until the first is unplugged;
+// when neither was bound, neither is.
+func TestBindDuplicateIfaceID(t *testing.T) {
+	l := newLab(t)
+	tp := bindTopo("id-a")
+	h := tp.Host("host1")
+	l.vethPair("hxvm1")
+	l.reconcile(tp, h)
+	l.plugLibvirt("vnet0", "id-a", "52:54:00:aa:bb:01")
+	l.reconcile(tp, h)
+	vlan := l.get("Port", "vnet0", "tag")
+	if vlan == "[]" || vlan == "4095" {
+		t.Fatalf("vnet0 tag %q after binding", vlan)
+	}
+
+	l.plugLibvirt("vnet1", "id-a", "52:54:00:aa:bb:02")
+	plan := l.reconcile(tp, h)
+	if !plan.Empty() || !hasWarning(plan, "carried by interfaces vnet0, vnet1", "vnet0 stays bound") {
+		t.Errorf("second interface with id-a: changes %q warnings %q, want none and a warning", plan.Changes, plan.Warnings)
+	}
+	wantEqual(t, "vnet0 tag", l.get("Port", "vnet0", "tag"), vlan)
+	wantEqual(t, "vnet1 tag", l.get("Port", "vnet1", "tag"), "[]")
+
+	l.vsctl("del-port", "vnet0")
+	plan = l.reconcile(tp, h)
+	wantChanges(t, plan, "~ port br-int vnet1 (iface-id id-a) bound as web (network tenant-a, tag (none) -> "+vlan+")")
+
+	// Neither bound yet: a third interface with the same id, vnet1 unbound
+	// by removing the port from the file, then the port back.
+	l.reconcile(h1(bindTopo("")))
+	l.vsctl("remove", "Port", "vnet1", "tag", "4095")
+	l.plugLibvirt("vnet2", "id-a", "52:54:00:aa:bb:03")
+	plan = l.reconcile(tp, h)
+	if !plan.Empty() || !hasWarning(plan, "carried by interfaces vnet1, vnet2", "none bound") {
+		t.Errorf("two unbound interfaces with id-a: changes %q warnings %q, want none and a warning", plan.Changes, plan.Warnings)
+	}
+}
