@@ -14,9 +14,15 @@ import (
 // it over the old one, which a watch on the old file's inode would miss. A
 // nil *File watches nothing: its channels are nil and never ready, so a
 // select on them simply never fires.
+//
+// A file that is a symbolic link is also followed where it points: a
+// Kubernetes ConfigMap volume updates topology.yaml -> ..data/topology.yaml
+// by swapping the ..data link, an event on another name of the directory
+// that changes where the file resolves to.
 type File struct {
 	w    *fsnotify.Watcher
 	path string
+	real string // where path resolved to at the last event; "" if it did not
 }
 
 // New starts watching path's directory.
@@ -33,7 +39,7 @@ func New(path string) (*File, error) {
 		w.Close()
 		return nil, fmt.Errorf("watching the directory of the file %s: %w", path, err)
 	}
-	return &File{w: w, path: abs}, nil
+	return &File{w: w, path: abs, real: resolve(abs)}, nil
 }
 
 // Events are the directory's events; Concerns picks the file's.
@@ -53,10 +59,26 @@ func (f *File) Errors() <-chan error {
 }
 
 // Concerns reports whether ev may have changed the file's contents: an
-// event on its name other than a change of permissions. (A rename over it
-// is a Create of its name.)
+// event on its name other than a change of permissions (a rename over it is
+// a Create of its name), or any event of the directory after which the file
+// resolves to another path (a swapped link). Call it from one goroutine.
 func (f *File) Concerns(ev fsnotify.Event) bool {
-	return f != nil && filepath.Clean(ev.Name) == f.path && !ev.Has(fsnotify.Chmod)
+	if f == nil || ev.Has(fsnotify.Chmod) {
+		return false
+	}
+	real := resolve(f.path)
+	moved := real != f.real
+	f.real = real
+	return filepath.Clean(ev.Name) == f.path || moved
+}
+
+// resolve is where path's links lead, or "" when it does not resolve.
+func resolve(path string) string {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return ""
+	}
+	return real
 }
 
 // Close stops watching; closing a nil *File does nothing.

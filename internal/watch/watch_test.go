@@ -64,3 +64,56 @@ func TestFileSeesRenameOver(t *testing.T) {
 		t.Error("a nil *File has channels, or fails to close")
 	}
 }
+
+// TestFileFollowsConfigMapSwap: a Kubernetes ConfigMap volume holds
+// topo.yaml -> ..data/topo.yaml and ..data -> ..2026_1; an update writes
+// ..2026_2, points ..data_tmp at it and renames ..data_tmp over ..data. No
+// event names topo.yaml, yet its contents changed.
+func TestFileFollowsConfigMapSwap(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(ver, content string) {
+		t.Helper()
+		if err := os.Mkdir(filepath.Join(dir, ver), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ver, "topo.yaml"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("..2026_1", "a")
+	if err := os.Symlink("..2026_1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "topo.yaml")
+	if err := os.Symlink(filepath.Join("..data", "topo.yaml"), path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mk("..2026_2", "b")
+	if err := os.Symlink("..2026_2", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case ev := <-f.Events():
+			if f.Concerns(ev) {
+				if b, _ := os.ReadFile(path); string(b) != "b" {
+					t.Errorf("after the swap the file reads %q, want b", b)
+				}
+				return
+			}
+		case err := <-f.Errors():
+			t.Fatal(err)
+		case <-deadline:
+			t.Fatal("the ConfigMap's ..data swap was not seen as a change of the file")
+		}
+	}
+}
