@@ -1,7 +1,11 @@
 package directory
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
 	libmodel "github.com/ovn-kubernetes/libovsdb/model"
@@ -9,24 +13,53 @@ import (
 	"go.uber.org/zap"
 )
 
-// handler applies session s's monitor events to the cache. Updates are
+// handler applies session s's monitor events to the caches. Updates are
 // idempotent (the same row twice changes nothing and calls nothing), so
 // the initial rows of a new session and install's sweep can overlap.
 func (c *Client) handler(s *session) cache.EventHandler {
 	put := func(m libmodel.Model) {
-		if e, ok := m.(*model.Endpoint); ok {
-			c.put(s, fromModel(e))
+		switch r := m.(type) {
+		case *model.Endpoint:
+			c.put(s, fromModel(r))
+		case *model.Switch:
+			c.putSwitch(s, r)
+		case *model.Replica:
+			c.putReplica(s, r)
 		}
 	}
 	return &cache.EventHandlerFuncs{
 		AddFunc:    func(_ string, m libmodel.Model) { put(m) },
 		UpdateFunc: func(_ string, _, m libmodel.Model) { put(m) },
 		DeleteFunc: func(_ string, m libmodel.Model) {
-			if e, ok := m.(*model.Endpoint); ok {
-				c.remove(s, fromModel(e).Key)
+			switch r := m.(type) {
+			case *model.Endpoint:
+				c.remove(s, fromModel(r).Key)
+			case *model.Switch:
+				c.removeSwitch(s, r)
+			case *model.Replica:
+				c.removeReplica(s, r)
 			}
 		},
 	}
+}
+
+// Endpoints returns a copy of the cached Endpoint rows, sorted by VNI and
+// MAC (seeding a restarted controller).
+func (c *Client) Endpoints() []Endpoint {
+	c.mu.Lock()
+	out := make([]Endpoint, 0, len(c.cache))
+	for _, e := range c.cache {
+		e.IPs = slices.Clone(e.IPs)
+		out = append(out, e)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b Endpoint) int {
+		if a.VNI != b.VNI {
+			return cmp.Compare(a.VNI, b.VNI)
+		}
+		return strings.Compare(a.MAC, b.MAC)
+	})
+	return out
 }
 
 // put records e unless s is dead (a late event of a closed connection).
@@ -76,19 +109,43 @@ func (c *Client) removeLocked(k Key) {
 	}
 }
 
-// install makes s the live session and brings the cache in line with its
-// rows: a new member's monitor starts with the whole table, so rows the
-// cache holds that it lacks were deleted meanwhile. Listing under c.mu
+// install makes s the live session and brings the caches in line with its
+// rows: a new member's monitor starts with the whole tables, so rows the
+// caches hold that it lacks were deleted meanwhile. Listing under c.mu
 // keeps this right against concurrent events: libovsdb updates its cache
 // before it delivers the event, and events only ever re-put what is there.
+// Every replica's liveness clock restarts here: an outage or a failover of
+// the directory makes nobody look dead.
 func (c *Client) install(ctx context.Context, s *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var rows []model.Endpoint
-	if err := s.cli.List(ctx, &rows); err != nil {
-		c.log.Warn("listing the directory's endpoints", zap.String("endpoint", s.endpoint), zap.Error(err))
+	if err := c.syncLocked(ctx, s); err != nil {
+		c.log.Warn("listing the directory", zap.String("endpoint", s.endpoint), zap.Error(err))
 		s.kill()
 		return
+	}
+	c.live.restart(time.Now())
+	c.sess = s
+	select { // others see this replica again without waiting for a tick
+	case c.synced <- struct{}{}:
+	default:
+	}
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+}
+
+// syncLocked replaces the caches' contents with s's rows.
+func (c *Client) syncLocked(ctx context.Context, s *session) error {
+	var rows []model.Endpoint
+	var sws []model.Switch
+	var reps []model.Replica
+	for _, l := range []any{&rows, &sws, &reps} {
+		if err := s.cli.List(ctx, l); err != nil {
+			return err
+		}
 	}
 	seen := make(map[Key]bool, len(rows))
 	for i := range rows {
@@ -101,10 +158,29 @@ func (c *Client) install(ctx context.Context, s *session) {
 			c.removeLocked(k)
 		}
 	}
-	c.sess = s
-	select {
-	case <-c.ready:
-	default:
-		close(c.ready)
+	dpids := make(map[uint64]bool, len(sws))
+	for i := range sws {
+		if o, ok := switchFromModel(&sws[i]); ok {
+			dpids[o.DatapathID] = true
+			c.putSwitchLocked(o)
+		}
 	}
+	for dpid := range c.switches {
+		if !dpids[dpid] {
+			delete(c.switches, dpid)
+			delete(c.unannounced, dpid)
+		}
+	}
+	names := make(map[string]bool, len(reps))
+	now := time.Now()
+	for _, r := range reps {
+		names[r.Name] = true
+		c.live.observe(r.Name, r.Heartbeat, now)
+	}
+	for name := range c.live.beats {
+		if !names[name] {
+			c.live.forget(name)
+		}
+	}
+	return nil
 }

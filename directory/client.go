@@ -18,7 +18,9 @@ import (
 type Options struct {
 	// Endpoints are the cluster's members, "tcp:IP:PORT" or "ssl:IP:PORT".
 	Endpoints []string
-	// Name is this replica's name, written as the writer of its rows.
+	// Name is this replica's name, written as the writer of its rows and
+	// as master of the switches it claims. A client without one writes
+	// no heartbeat, cannot Claim, and so judges no replica dead.
 	Name string
 	// TLS is the configuration of ssl: endpoints.
 	TLS *tls.Config
@@ -43,6 +45,19 @@ type Options struct {
 	MaxBatch      int
 	QueueSize     int
 	Logger        *zap.Logger
+
+	// HeartbeatInterval is how often this replica (Name) rewrites its
+	// Replica row, adding 1 to its heartbeat (default 250 ms).
+	HeartbeatInterval time.Duration
+	// ReplicaTimeout is how long a replica's heartbeat may go unchanged
+	// before this client judges it dead (default 1 s), on the clock
+	// Client.Alive describes.
+	ReplicaTimeout time.Duration
+	// Address is written in this replica's Replica row (informational).
+	Address string
+	// OnSwitch is called for every insert or update of a Switch row,
+	// serialized with OnChange; it must not call the Client.
+	OnSwitch func(SwitchOwner)
 }
 
 func (o *Options) defaults() {
@@ -55,6 +70,8 @@ func (o *Options) defaults() {
 	set(&o.CallTimeout, time.Second)
 	set(&o.EchoInterval, 500*time.Millisecond)
 	set(&o.FlushInterval, 50*time.Millisecond)
+	set(&o.HeartbeatInterval, 250*time.Millisecond)
+	set(&o.ReplicaTimeout, time.Second)
 	for _, n := range []struct {
 		p *int
 		v int
@@ -74,11 +91,22 @@ type Stats struct {
 	Rows         uint64 // rows they wrote
 	Dropped      uint64 // learned endpoints dropped on a full queue
 	Failovers    uint64 // connections given up (lost, stalled or not the leader anymore)
+
+	Heartbeats        uint64 // heartbeats of this replica committed
+	HeartbeatFailures uint64 // heartbeats not committed (no leader, stalled, refused)
+	ClaimsWon         uint64 // Claim calls that made or kept this replica master
+	ClaimsLost        uint64 // Claim calls that found another master
 }
 
 // Client is a connection to the directory cluster's leader that moves to
-// another member when the leader dies or hangs, a cache of the Endpoint
-// table kept by a monitor, and a batching writer of learned endpoints.
+// another member when the leader dies or hangs, a cache of the directory's
+// tables kept by a monitor, a batching writer of learned endpoints, and
+// this replica's heartbeat (replica.go) and switch claims (switch.go).
+//
+// Goroutines: supervise owns the sessions and fills the caches at each
+// sync (install), writeLearned writes learned batches, heartbeat writes
+// this replica's row; monitor events arrive on libovsdb's goroutines.
+// mu guards the session and the caches (endpoints, switches, liveness).
 //
 // libovsdb alone never recovers from a hung leader (all endpoints share one
 // connect timeout and a stalled member is never moved back), so each
@@ -94,9 +122,16 @@ type Client struct {
 	ready chan struct{} // closed at the first synced session
 	next  int           // the member to try first
 	cache map[Key]Endpoint
+	// switches and live, like cache, are kept by the monitor's events
+	// and install, under mu.
+	switches    map[uint64]SwitchOwner
+	unannounced map[uint64]SwitchOwner // claimed rows OnSwitch has not been called for yet
+	live        *liveness
+	synced      chan struct{} // (cap 1) a session was installed: beat now
 
 	queue                          chan Endpoint
 	txns, rows, dropped, failovers atomic.Uint64
+	beats, beatFails, won, lost    atomic.Uint64
 	cancel                         context.CancelFunc
 	done                           sync.WaitGroup
 }
@@ -133,10 +168,12 @@ func Open(o Options) (*Client, error) {
 	c := &Client{
 		o: o, log: o.Logger, ready: make(chan struct{}), cache: map[Key]Endpoint{},
 		queue: make(chan Endpoint, o.QueueSize), cancel: cancel,
+		switches: map[uint64]SwitchOwner{}, unannounced: map[uint64]SwitchOwner{}, live: newLiveness(o.Name), synced: make(chan struct{}, 1),
 	}
-	c.done.Add(2)
+	c.done.Add(3)
 	go func() { defer c.done.Done(); c.supervise(ctx) }()
 	go func() { defer c.done.Done(); c.writeLearned(ctx) }()
+	go func() { defer c.done.Done(); c.heartbeat(ctx) }()
 	return c, nil
 }
 
@@ -158,7 +195,8 @@ func (c *Client) Close() {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
-	return Stats{Transactions: c.txns.Load(), Rows: c.rows.Load(), Dropped: c.dropped.Load(), Failovers: c.failovers.Load()}
+	return Stats{Transactions: c.txns.Load(), Rows: c.rows.Load(), Dropped: c.dropped.Load(), Failovers: c.failovers.Load(),
+		Heartbeats: c.beats.Load(), HeartbeatFailures: c.beatFails.Load(), ClaimsWon: c.won.Load(), ClaimsLost: c.lost.Load()}
 }
 
 // Endpoint is what the cache holds for k.
@@ -175,6 +213,16 @@ func (c *Client) Len() int {
 	defer c.mu.Unlock()
 	return len(c.cache)
 }
+
+// Connected reports whether a session to the leader is up and its cache
+// synced.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connectedLocked()
+}
+
+func (c *Client) connectedLocked() bool { return c.sess != nil && !c.sess.isDead() }
 
 // Leader is the member the client is connected to, "" while none.
 func (c *Client) Leader() string {
@@ -211,7 +259,9 @@ func (c *Client) supervise(ctx context.Context) {
 // connect tries each member in turn, each with its own timeout, until one
 // is the leader; nil when ctx ends.
 func (c *Client) connect(ctx context.Context) *session {
-	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+	// The backoff stays short: replicas that come back at different
+	// times after a directory failover would judge each other dead.
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 250*time.Millisecond) {
 		c.mu.Lock()
 		start := c.next
 		c.mu.Unlock()
@@ -236,7 +286,7 @@ func (c *Client) connect(ctx context.Context) *session {
 }
 
 // dial connects to member idx if it is the leader and starts the monitor
-// of the Endpoint table, all within ConnectTimeout.
+// of the tables, all within ConnectTimeout.
 func (c *Client) dial(ctx context.Context, idx int) (*session, error) {
 	dbm, err := model.FullDatabaseModel()
 	if err != nil {
@@ -259,9 +309,10 @@ func (c *Client) dial(ctx context.Context, idx int) (*session, error) {
 	}
 	s := &session{cli: cli, endpoint: ep, index: idx, dead: make(chan struct{})}
 	cli.Cache().AddEventHandler(c.handler(s))
-	if _, err := cli.Monitor(cctx, cli.NewMonitor(client.WithTable(&model.Endpoint{}))); err != nil {
+	mon := cli.NewMonitor(client.WithTable(&model.Endpoint{}), client.WithTable(&model.Switch{}), client.WithTable(&model.Replica{}))
+	if _, err := cli.Monitor(cctx, mon); err != nil {
 		go cli.Close()
-		return nil, fmt.Errorf("monitoring the endpoints at %s: %w", ep, err)
+		return nil, fmt.Errorf("monitoring the directory at %s: %w", ep, err)
 	}
 	return s, nil
 }
@@ -281,7 +332,10 @@ func (c *Client) watch(ctx context.Context, s *session) {
 		case <-s.cli.DisconnectNotify():
 			return
 		case <-tick.C:
-			ectx, cancel := context.WithTimeout(ctx, c.o.CallTimeout)
+			// Not derived from ctx: libovsdb's Echo reads its reply even
+			// when the call returns early on a cancelled context, racing
+			// with the reader that fills it (a data race at every Close).
+			ectx, cancel := context.WithTimeout(context.Background(), c.o.CallTimeout)
 			err := s.cli.Echo(ectx)
 			cancel()
 			if err != nil && ctx.Err() == nil {

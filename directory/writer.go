@@ -72,6 +72,20 @@ func (c *Client) transact(ctx context.Context, eps []Endpoint) error {
 		row["vni"], row["mac"] = int(e.VNI), e.MAC
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: model.EndpointTable, Row: row})
 	}
+	_, err = c.commit(ctx, s, ops)
+	return err
+}
+
+// refusal is a transaction the directory refused on its merits (a wait
+// that did not hold, an index conflict): sending it again cannot help.
+type refusal struct{ kind, details string }
+
+func (r *refusal) Error() string { return "refused: " + r.kind + ": " + r.details }
+
+// commit runs ops as one transaction on s within CallTimeout. A call that
+// times out kills the session: the leader is hung. A failed wait or
+// constraint comes back as a *refusal, anything else as a plain error.
+func (c *Client) commit(ctx context.Context, s *session, ops []ovsdb.Operation) ([]ovsdb.OperationResult, error) {
 	tctx, cancel := context.WithTimeout(ctx, c.o.CallTimeout)
 	defer cancel()
 	res, err := s.cli.Transact(tctx, ops...)
@@ -80,12 +94,25 @@ func (c *Client) transact(ctx context.Context, eps []Endpoint) error {
 			c.log.Warn("directory transaction stalled", zap.String("endpoint", s.endpoint))
 			s.kill()
 		}
-		return fmt.Errorf("transaction on %s: %w", s.endpoint, err)
+		return nil, fmt.Errorf("transaction on %s: %w", s.endpoint, err)
 	}
-	if _, err := ovsdb.CheckOperationResults(res, ops); err != nil {
-		return fmt.Errorf("transaction on %s: %w", s.endpoint, err)
+	// Read the results here rather than with CheckOperationResults: the
+	// server stops at the first failed operation, and that one's error
+	// says whether the transaction was refused or merely not committed.
+	for _, r := range res {
+		switch r.Error {
+		case "":
+			continue
+		case "timed out", "constraint violation":
+			return res, fmt.Errorf("transaction on %s: %w", s.endpoint, &refusal{kind: r.Error, details: r.Details})
+		default:
+			return res, fmt.Errorf("transaction on %s: %s: %s", s.endpoint, r.Error, r.Details)
+		}
 	}
-	return nil
+	if len(res) < len(ops) {
+		return res, fmt.Errorf("transaction on %s: %d results for %d operations", s.endpoint, len(res), len(ops))
+	}
+	return res, nil
 }
 
 // Learn queues a learned endpoint for the batching writer. It never

@@ -1,0 +1,197 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"github.com/ovs-vxctl/ovs-vxctl/directory/model"
+	"go.uber.org/zap"
+)
+
+// beat is what liveness knows of one replica: its last heartbeat value and
+// the local time at which it was seen to change.
+type beat struct {
+	value int
+	seen  time.Time
+}
+
+// liveness judges which replicas are alive from the heartbeats a monitor
+// delivers. A pure state machine: time is passed in, and the Client calls
+// it under its mu.
+//
+// A replica is dead when its heartbeat has not changed for the timeout
+// while this replica's own heartbeat was seen changing: the reference
+// clock is the last change of our own row, not the wall clock, so a
+// directory that stalls or fails over (no heartbeat of anyone arrives)
+// makes nobody look dead. restart, at each (re)sync of a session, gives
+// every replica a fresh start, as the interface promises.
+type liveness struct {
+	self  string
+	beats map[string]beat
+	ref   time.Time // when our own heartbeat last changed, or the last restart
+}
+
+func newLiveness(self string) *liveness {
+	return &liveness{self: self, beats: map[string]beat{}}
+}
+
+// observe records that name's heartbeat is value at now.
+func (l *liveness) observe(name string, value int, now time.Time) {
+	b, known := l.beats[name]
+	if known && b.value == value {
+		return
+	}
+	l.beats[name] = beat{value: value, seen: now}
+	if name == l.self && now.After(l.ref) {
+		l.ref = now
+	}
+}
+
+// forget drops name (its row was deleted): it is no longer alive.
+func (l *liveness) forget(name string) { delete(l.beats, name) }
+
+// restart sets every replica's last change, and the reference, to now.
+func (l *liveness) restart(now time.Time) {
+	for name, b := range l.beats {
+		b.seen = now
+		l.beats[name] = b
+	}
+	l.ref = now
+}
+
+// alive reports whether another replica, name, is alive. Our own name is
+// the Client's business (alive while connected).
+func (l *liveness) alive(name string, timeout time.Duration) bool {
+	b, known := l.beats[name]
+	return known && l.ref.Sub(b.seen) <= timeout
+}
+
+// live lists the other replicas alive, sorted.
+func (l *liveness) live(timeout time.Duration) []string {
+	var out []string
+	for name := range l.beats {
+		if name != l.self && l.alive(name, timeout) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Alive reports whether replica name's heartbeat was seen to change within
+// ReplicaTimeout; this replica itself is alive while connected. The time
+// is this client's, and only runs while the directory is seen to work:
+// it is measured against this replica's own heartbeats coming back, and
+// restarts for everyone at each (re)sync of a session. So an outage, a
+// stall or a failover of the directory makes nobody look dead; a replica
+// that stops beating is dead about ReplicaTimeout + HeartbeatInterval
+// after its last beat.
+func (c *Client) Alive(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == c.o.Name && name != "" {
+		return c.connectedLocked()
+	}
+	return c.live.alive(name, c.o.ReplicaTimeout)
+}
+
+// LiveReplicas lists the live replicas' names, sorted, this one included
+// while connected.
+func (c *Client) LiveReplicas() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.live.live(c.o.ReplicaTimeout)
+	if c.o.Name != "" && c.connectedLocked() {
+		out = append(out, c.o.Name)
+		slices.Sort(out)
+	}
+	return out
+}
+
+// putReplica records a monitored Replica row, unless s is dead.
+func (c *Client) putReplica(s *session, r *model.Replica) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !s.isDead() {
+		c.live.observe(r.Name, r.Heartbeat, time.Now())
+	}
+}
+
+// removeReplica forgets a deleted Replica row, unless s is dead.
+func (c *Client) removeReplica(s *session, r *model.Replica) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !s.isDead() {
+		c.live.forget(r.Name)
+	}
+}
+
+// heartbeat writes this replica's heartbeat every HeartbeatInterval while
+// a session is up. It runs on its own goroutine with its own transactions,
+// so a slow directory delays no learned endpoint beyond CallTimeout.
+func (c *Client) heartbeat(ctx context.Context) {
+	if c.o.Name == "" {
+		return
+	}
+	tick := time.NewTicker(c.o.HeartbeatInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-c.synced:
+		}
+		err := c.beat(ctx)
+		switch {
+		case err == nil:
+			c.beats.Add(1)
+			if failing {
+				c.log.Info("directory heartbeat resumed", zap.String("replica", c.o.Name))
+			}
+			failing = false
+		case ctx.Err() != nil:
+			return
+		default:
+			c.beatFails.Add(1)
+			if !failing { // once per outage, not once per tick
+				c.log.Warn("directory heartbeat failed", zap.String("replica", c.o.Name), zap.Error(err))
+			}
+			failing = true
+		}
+	}
+}
+
+// errNoSession is a heartbeat skipped because no session is up.
+var errNoSession = errors.New("no directory session")
+
+// beat writes one heartbeat: +1 on our row (by its index) when the cache
+// has it, else a new row; if another client inserted it meanwhile, the
+// index refuses the insert and the next beat, seeing the row, mutates it.
+func (c *Client) beat(ctx context.Context) error {
+	c.mu.Lock()
+	s := c.sess
+	_, have := c.live.beats[c.o.Name]
+	c.mu.Unlock()
+	if s == nil || s.isDead() {
+		return errNoSession
+	}
+	where := []ovsdb.Condition{{Column: "name", Function: ovsdb.ConditionEqual, Value: c.o.Name}}
+	var ops []ovsdb.Operation
+	if have {
+		ops = []ovsdb.Operation{
+			{Op: ovsdb.OperationMutate, Table: model.ReplicaTable, Where: where,
+				Mutations: []ovsdb.Mutation{{Column: "heartbeat", Mutator: ovsdb.MutateOperationAdd, Value: 1}}},
+			{Op: ovsdb.OperationUpdate, Table: model.ReplicaTable, Where: where, Row: ovsdb.Row{"address": c.o.Address}},
+		}
+	} else {
+		ops = []ovsdb.Operation{{Op: ovsdb.OperationInsert, Table: model.ReplicaTable,
+			Row: ovsdb.Row{"name": c.o.Name, "address": c.o.Address, "heartbeat": 1}}}
+	}
+	_, err := c.commit(ctx, s, ops)
+	return err
+}
