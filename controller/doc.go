@@ -20,4 +20,14 @@
 // reach Server.changed only once Knowledge.mu is released. tokenBucket.mu
 // and throttle.mu are leaves; the counters behind Stats and the metrics are
 // atomics.
+//
+// Replicas (replica.go, mastership.go). With a directory, a session's
+// goroutine also runs its mastership loop (session.replicate) and, while
+// this replica is the switch's master, the programming above under a
+// context of its own that demotion cancels. The directory's goroutine calls
+// Server.directoryChanged (the knowledge, then Server.mu, as a packet-in
+// does) and Server.switchOwnerChanged (Server.mu, then a session's
+// mastership.mu, a leaf); nothing calls the directory while holding a lock
+// of this package, so the directory's own lock, held around its callbacks,
+// comes before all of them.
 package controller

@@ -62,6 +62,49 @@ type metrics struct {
 	// allocations rebuilt by the controller (realloc.go).
 	notReady      prometheus.Gauge
 	allocRebuilds *prometheus.CounterVec
+	// Replicas (registerReplica): role changes by new role, claims by
+	// outcome, learned endpoints exchanged with the directory by outcome.
+	roleChanges    *prometheus.CounterVec
+	claims         *prometheus.CounterVec
+	replicaLearned *prometheus.CounterVec
+}
+
+// Outcomes of ovs_vxctl_controller_directory_endpoints_total.
+const (
+	learnedWritten = "written" // queued for the directory's batched writer
+	learnedDropped = "dropped" // its queue was full
+	learnedMerged  = "merged"  // another replica's, taken into the knowledge
+	learnedRefused = "refused" // another replica's, over a bound on learned MACs
+)
+
+// registerReplica registers the metrics of controller replicas, every label
+// at 0; connected reports whether the directory is connected.
+func (m *metrics) registerReplica(reg *prometheus.Registry, connected func() bool) {
+	const ns, sub = "ovs_vxctl", "controller"
+	m.roleChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "role_changes_total",
+		Help: "OpenFlow roles this replica took on a switch, by role (master, slave)."}, []string{"role"})
+	m.claims = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "claims_total",
+		Help: "Claims of a switch's mastership in the directory, by result (won, lost, failed: the directory could not commit)."}, []string{"result"})
+	m.replicaLearned = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "directory_endpoints_total",
+		Help: "Learned endpoints exchanged with the directory, by result (written, dropped on a full queue, merged from another replica, refused by a bound)."}, []string{"result"})
+	dirUp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "directory_connected",
+		Help: "1 while this replica has a synced session to the directory's leader."},
+		func() float64 {
+			if connected() {
+				return 1
+			}
+			return 0
+		})
+	reg.MustRegister(m.roleChanges, m.claims, m.replicaLearned, dirUp)
+	for _, r := range []string{"master", "slave"} {
+		m.roleChanges.WithLabelValues(r)
+	}
+	for _, r := range []string{claimWon, claimLost, claimFailed} {
+		m.claims.WithLabelValues(r)
+	}
+	for _, r := range []string{learnedWritten, learnedDropped, learnedMerged, learnedRefused} {
+		m.replicaLearned.WithLabelValues(r)
+	}
 }
 
 func newMetrics(reg *prometheus.Registry, k *Knowledge) *metrics {

@@ -31,11 +31,14 @@ import (
 // switches no longer served (a host removed, or put in learn mode) and has
 // every other session reconcile in full against the new compile: the diff
 // against what the switch holds sends exactly the flows that changed, and
-// nothing when nothing did.
+// nothing when nothing did. Hardware VTEPs added get their loop, removed
+// ones lose it, and one whose database target changed gets a new one
+// (updateHardwareVTEPs).
 //
 // Locks: reloader.mu serialises reloads and is taken before anything else;
 // Reload then follows doc.go's order (Knowledge.mu in Redeclare, released,
-// then Server.mu, then session.mu to mark the sessions).
+// then Server.mu, then session.mu to mark the sessions; hwvtepRunner.mu
+// alone, last).
 //
 // Between the swap and the reconciles a session may run one reconcile that
 // sees the new topology with the old declared endpoints (or the other way
@@ -63,10 +66,11 @@ type topoState struct {
 	learnIDs map[uint64]switchID // bridges of learn-mode hosts: refused with a reason
 	vniHosts map[uint32][]string // VNI -> controller-mode hosts with ports in it
 	tunHosts []string            // controller-mode hosts, whose br-tun the grace waits for
+	memo     *endpointMemo       // endpoints compiled once for all switches (fanout.go)
 }
 
 func newTopoState(t *topology.Topology) *topoState {
-	st := &topoState{t: t, ids: map[uint64]switchID{}, learnIDs: map[uint64]switchID{}, vniHosts: map[uint32][]string{}}
+	st := &topoState{t: t, ids: map[uint64]switchID{}, learnIDs: map[uint64]switchID{}, vniHosts: map[uint32][]string{}, memo: newEndpointMemo()}
 	for _, h := range t.ManagedHosts() {
 		for _, br := range []string{topology.BridgeTun, topology.BridgeInt} {
 			id := switchID{t: t, host: h, bridge: br, dpid: topology.BridgeDatapathID(t.Name, h.Name, br)}
@@ -157,7 +161,7 @@ func (s *Server) Reload(t *topology.Topology) error {
 		s.log.Info("topology reloaded: unchanged", zap.String("topology", t.Name))
 		return nil
 	}
-	if problems := compileProblems(t); len(problems) > 0 {
+	if problems := append(compileProblems(t), s.hardwareVTEPProblems(t)...); len(problems) > 0 {
 		s.reload.reloads.WithLabelValues(reloadInvalid).Inc()
 		err := &ReloadError{Problems: problems}
 		s.log.Error("topology refused, the old one keeps serving", zap.String("topology", t.Name), zap.Strings("problems", problems))
@@ -172,8 +176,12 @@ func (s *Server) Reload(t *topology.Topology) error {
 	s.changed(ev, now)
 	closed := s.retarget(st, now)
 	s.initHostMetrics(st)
+	started, stopped := s.updateHardwareVTEPs()
 	s.reload.reloads.WithLabelValues(reloadOK).Inc()
 	s.logReload(old, st, ev, closed)
+	if len(started)+len(stopped) > 0 {
+		s.log.Info("hardware VTEPs driven by the reload", zap.Strings("started", started), zap.Strings("stopped", stopped))
+	}
 	return nil
 }
 
@@ -246,9 +254,6 @@ func (s *Server) logReload(old, st *topoState, ev []Event, closed []string) {
 		s.log.Warn("the topology's name changed: every datapath ID changes with it, so every switch is refused until apply runs on its host",
 			zap.String("old", old.t.Name), zap.String("new", st.t.Name))
 	}
-	if !slices.Equal(hardwareVTEPNames(old.t), hardwareVTEPNames(st.t)) {
-		s.log.Warn("hardware VTEPs added or removed are served, or stop being served, only after a restart of the controller")
-	}
 	s.log.Info("topology reloaded", fields...)
 }
 
@@ -265,17 +270,6 @@ func networkNames(t *topology.Topology) []string {
 	for _, n := range t.Networks {
 		out = append(out, fmt.Sprintf("%s (VNI %d)", n.Name, n.VNI))
 	}
-	return out
-}
-
-func hardwareVTEPNames(t *topology.Topology) []string {
-	var out []string
-	for _, h := range t.HardwareVTEPs() {
-		if h.Mode == topology.ModeController {
-			out = append(out, h.Name)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -58,6 +58,9 @@ type ServerOptions struct {
 	// ssl:IP:PORT); ssl: needs TLS (TLSFiles.Config).
 	Listen []string
 	TLS    *tls.Config
+	// HardwareVTEPTLS is the client side of ssl: hardware_vtep databases
+	// (ovsdb.ClientTLS of the same files); nil: such targets are refused.
+	HardwareVTEPTLS *tls.Config
 	// Listeners are already listening (socket activation, tests that listen
 	// inside a network namespace); they are served as they are and closed
 	// when Run returns.
@@ -111,6 +114,19 @@ type ServerOptions struct {
 	// MaxFullReconciles bounds the full reconciles and adoptions under
 	// way at once (fullSlots); 0: twice GOMAXPROCS.
 	MaxFullReconciles int
+
+	// Replicas (replica.go, mastership.go). Name is this replica's name in
+	// the directory (default: HOSTNAME@ the first listen address).
+	// Directory are the directory cluster's members (tcp:IP:PORT or
+	// ssl:IP:PORT; default: the topology's directory: list); with none,
+	// this controller programs every switch alone, roles untouched.
+	// DirectoryTLS is the TLS configuration of ssl: members.
+	// OpenDirectory, when set, opens the directory instead (tests inject
+	// one).
+	Name          string
+	Directory     []string
+	DirectoryTLS  *tls.Config
+	OpenDirectory func(DirectoryHooks) (Directory, error)
 }
 
 func (o *ServerOptions) defaults() {
@@ -192,11 +208,17 @@ type Server struct {
 	log  *zap.Logger
 	know *Knowledge
 	met  *metrics
+	// name is this replica's; dir the directory it shares knowledge and
+	// switches through, nil without one (set by Run before any session).
+	name   string
+	dir    Directory
+	joined time.Time // when Run joined the directory (joinSettle)
 
 	// cur is the topology served and what derives from it, swapped whole
 	// by Reload (reload.go).
 	cur    atomic.Pointer[topoState]
 	reload *reloader
+	hw     *hwvtepRunner // the hardware VTEP loops (hwvtep.go)
 	global *tokenBucket
 
 	addrs       []net.Addr
@@ -236,7 +258,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	o.defaults()
 	t := o.Topology
 	s := &Server{
-		o: o, log: o.Log,
+		o: o, log: o.Log, name: replicaName(o),
 		know: NewKnowledge(flows.DeclaredEndpoints(t), Limits{MaxLearned: o.MaxLearned, MaxLearnedPerVNI: o.MaxLearnedPerVNI,
 			FlapMoves: o.FlapMoves, FlapWindow: o.FlapWindow, FlapHold: o.FlapHold}),
 		global:       newTokenBucket(o.GlobalRate, o.GlobalBurst),
@@ -253,8 +275,13 @@ func NewServer(o ServerOptions) (*Server, error) {
 	}
 	s.cur.Store(newTopoState(t))
 	s.met = newMetrics(o.Registry, s.know)
+	s.met.registerReplica(o.Registry, s.DirectoryConnected)
 	s.initHostMetrics(s.topo())
 	s.reload = newReloader(o.Registry)
+	s.hw = newHWVTEPRunner(o.Registry)
+	if err := s.checkHardwareVTEPs(t); err != nil {
+		return nil, err
+	}
 	if err := health.RegisterRuntime(o.Registry, o.Version); err != nil {
 		return nil, err
 	}
@@ -279,6 +306,16 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
+	// The directory before the metrics: its gauge reads s.dir.
+	dir, err := s.openDirectory()
+	if err != nil {
+		closeListeners(listeners)
+		return err
+	}
+	if dir != nil {
+		s.dir = dir
+		defer dir.Close()
+	}
 	metricsSrv, err := s.serveMetrics()
 	if err != nil {
 		closeListeners(listeners)
@@ -287,6 +324,9 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 	s.announce(listeners)
 	if ready != nil {
 		ready()
+	}
+	if dir != nil {
+		s.joinDirectory(ctx)
 	}
 	s.serve(ctx, listeners)
 	if metricsSrv != nil {
@@ -380,13 +420,11 @@ func (s *Server) serve(ctx context.Context, listeners []net.Listener) {
 		defer wg.Done()
 		s.expireLoop(ctx)
 	}()
-	for _, h := range s.hardwareVTEPs() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.runHardwareVTEP(ctx, h)
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runHardwareVTEPs(ctx)
+	}()
 	for _, l := range listeners {
 		wg.Add(1)
 		go func() {
@@ -677,6 +715,9 @@ type SwitchState struct {
 	FlowMods      uint64 // sent on this connection
 	Bundles       uint64
 	LastError     string // of the last reconcile, "" when it succeeded
+	// Role is this replica's among several (a directory): "master" (it
+	// programs the switch) or "slave"; "" without a directory.
+	Role string
 }
 
 // Switches lists the connected switches, by host then bridge.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ovs-vxctl/ovs-vxctl/flows"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow"
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
@@ -52,6 +53,9 @@ type session struct {
 	// queued: waiting for a full-reconcile slot (fullSlots); the
 	// keepalive does not count those waits against the switch.
 	queued atomic.Bool
+	// rep is the session's role among controller replicas (mastership.go);
+	// nil without a directory: the session always programs the switch.
+	rep *mastership
 
 	closeReason atomic.Value // string
 	lastWarn    string       // the last reconcile error logged at warn level
@@ -74,8 +78,12 @@ type session struct {
 func newSession(srv *Server, id switchID, conn *ofconn.Conn, remote string) *session {
 	log := srv.log.With(zap.String("dpid", fmt.Sprintf("%016x", id.dpid)), zap.String("remote", remote),
 		zap.String("host", id.host.Name), zap.String("bridge", id.bridge))
+	var rep *mastership
+	if srv.dir != nil {
+		rep = newMastership()
+	}
 	return &session{
-		srv: srv, id: id, conn: conn, remote: remote, log: log,
+		srv: srv, id: id, conn: conn, remote: remote, log: log, rep: rep,
 		sw:     openflow.New(conn, log),
 		bucket: newTokenBucket(srv.o.PacketInRate, srv.o.PacketInBurst),
 		dirty:  make(chan struct{}, 1),
@@ -96,8 +104,15 @@ func (s *session) close(reason string) {
 
 func (s *session) snapshot() SwitchState {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
+	st := s.state
+	s.mu.Unlock()
+	if s.rep != nil {
+		st.Role = ofcodec.RoleSlave.String()
+		if s.rep.isMaster() {
+			st.Role = ofcodec.RoleMaster.String()
+		}
+	}
+	return st
 }
 
 // markDirty asks for a full reconcile; when is the time of the change.
@@ -153,7 +168,16 @@ func (s *session) run(ctx context.Context) {
 	}()
 	go s.keepalive(ctx)
 	go s.readAsync()
+	if s.rep != nil {
+		s.replicate(ctx)
+		return
+	}
+	s.serve(ctx)
+}
 
+// serve programs the switch, as its only controller or as the replica that
+// is its master, until ctx ends: adopt br-tun's flows, then reconcile.
+func (s *session) serve(ctx context.Context) {
 	if s.tun() {
 		s.srv.know.Touch(s.id.host.Name, time.Now())
 		if !s.setup(ctx) {
@@ -367,6 +391,9 @@ func (s *session) adopt(ctx context.Context) error {
 		s.log.Info("adopted what the switch held", zap.Int("changes", len(ev)), zap.Int("local_macs", len(local)), zap.Int("remote_macs", len(remote)))
 	}
 	s.srv.changed(ev, time.Now())
+	// The MACs this host's own flows vouch for are news to the other
+	// replicas too (a directory that started empty).
+	s.srv.publishEvents(slices.DeleteFunc(ev, func(e Event) bool { return e.Host != host }))
 	return nil
 }
 
@@ -648,11 +675,22 @@ func (s *session) keepalive(ctx context.Context) {
 // its tunnel ports.
 func (s *session) readAsync() {
 	for msg := range s.conn.Async() {
+		if msg.Type == ofconn.TypeExperimenter {
+			s.roleStatus(msg)
+			continue
+		}
 		if !s.tun() {
 			continue
 		}
 		switch msg.Type {
 		case ofconn.TypePacketIn:
+			// A replica learns only from the switches it masters: right
+			// after the handshake every connection is EQUAL and gets them
+			// all.
+			if s.rep != nil && !s.rep.isMaster() {
+				s.srv.countPacketIn(s.id.host.Name, resultIgnored)
+				continue
+			}
 			s.packetIn(msg)
 		case ofconn.TypePortStatus:
 			if ps, ok := msg.Parsed.(*ofconn.PortStatus); ok && strings.HasPrefix(ps.Port.Name, topology.TunnelPortPrefix) && s.ready.Load() {
@@ -722,6 +760,7 @@ func (s *session) packetIn(msg ofconn.Message) {
 	}
 	count(result)
 	s.srv.changed(ev, now)
+	s.srv.publishEvents(ev)
 }
 
 // sourceHost is the host the reported frame's source is on: this one for

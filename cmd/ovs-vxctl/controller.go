@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ovs-vxctl/ovs-vxctl/controller"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 
 // controllerHelp is the controller verb's long help.
@@ -69,6 +72,25 @@ ones cleaned up, the switches of removed hosts disconnected); an invalid one
 is logged with every problem and the old one keeps serving. The listen
 addresses stay those of the start.
 
+Replicas: when the topology lists a directory (directory: [tcp:IP:PORT, ...],
+a clustered ovsdb-server holding ovs-vxctl's directory schema; see
+'ovs-vxctl directory schema'), the controller joins it as replica --name
+(default: the host name and the --listen address; every replica needs its
+own, stable across restarts) and the topology's
+controller list names every replica, each started with --listen at its own
+target. Each switch then has one master replica, claimed in the directory
+with a generation that becomes the OpenFlow role request's generation ID;
+the other replicas are slaves (they program nothing and get no packet-ins).
+When a master dies or hangs, a live replica claims its switches within
+about 1.5 s and, since the flows are already there, sends nothing. What a
+master learns is written to the directory (batched) and reaches the
+switches every other replica masters. A restarted replica takes the learned
+endpoints back from the directory: nothing is re-learned or re-installed.
+If the directory loses its quorum, every replica keeps its roles and known
+traffic flows; learning is written once it is back. --directory overrides
+the topology's list; ssl: members need --directory-private-key,
+--directory-certificate and --directory-ca-cert.
+
 --metrics-listen serves Prometheus metrics at http://IP:PORT/metrics, and
 /healthz (200 while the process runs) and /readyz (200 once every switch of
 the topology is connected and programmed; 503 listing what is missing).
@@ -92,7 +114,9 @@ func newControllerCmd(g *globalOptions) *cobra.Command {
 // the server's options.
 type controllerFlags struct {
 	listen      []string
-	name        string // replica name, for logs (several controllers of one topology)
+	name        string // replica name, in logs and in the directory
+	directory   []string
+	dirTLS      ovsdb.SSLFiles
 	tlsFiles    controller.TLSFiles
 	metrics     string
 	o           controller.ServerOptions
@@ -103,7 +127,11 @@ type controllerFlags struct {
 func (f *controllerFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.listen, "listen", nil, "listen on tcp:IP:PORT or ssl:IP:PORT (repeatable; default: the topology's controller)")
-	fl.StringVar(&f.name, "name", "", "this replica's name, in every log line (one controller per target of a topology's controller list)")
+	fl.StringVar(&f.name, "name", "", "this replica's name in the directory and in every log line (default: HOSTNAME@LISTEN; one per target of a topology's controller list)")
+	fl.StringArrayVar(&f.directory, "directory", nil, "a directory member, tcp:IP:PORT or ssl:IP:PORT (repeatable; default: the topology's directory list)")
+	fl.StringVar(&f.dirTLS.PrivateKey, "directory-private-key", "", "ssl: directory members: this replica's private key (PEM)")
+	fl.StringVar(&f.dirTLS.Certificate, "directory-certificate", "", "ssl: directory members: this replica's certificate (PEM)")
+	fl.StringVar(&f.dirTLS.CACert, "directory-ca-cert", "", "ssl: directory members: the CA certificate of the members' certificates (PEM)")
 	fl.StringVar(&f.tlsFiles.PrivateKey, "private-key", "", "ssl: the controller's private key (PEM)")
 	fl.StringVar(&f.tlsFiles.Certificate, "certificate", "", "ssl: the controller's certificate (PEM)")
 	fl.StringVar(&f.tlsFiles.CACert, "ca-cert", "", "ssl: the CA certificate that signed the switches' certificates (PEM)")
@@ -143,6 +171,10 @@ func (f *controllerFlags) run(g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	dirTLS, err := f.directoryTLS(t.Directory)
+	if err != nil {
+		return err
+	}
 	if f.metrics != "" {
 		if _, err := controller.ParseMetricsListen(f.metrics); err != nil {
 			return err
@@ -156,6 +188,13 @@ func (f *controllerFlags) run(g *globalOptions) error {
 	o := f.o
 	o.Topology, o.Listen, o.TLS, o.MetricsListen, o.Log = t, f.listen, tlsConfig, f.metrics, log
 	o.EchoInterval, o.PacketInRate, o.GlobalRate = f.echo, f.rate, f.grate
+	o.Name, o.Directory, o.DirectoryTLS = f.name, f.directory, dirTLS
+	if f.tlsFiles != (controller.TLSFiles{}) {
+		// The same files reach ssl: hardware_vtep databases.
+		if o.HardwareVTEPTLS, err = f.tlsFiles.OVSDBClientConfig(); err != nil {
+			return err
+		}
+	}
 	o.Version = buildVersion(version)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -198,4 +237,29 @@ func (f *controllerFlags) tlsConfig() (*tls.Config, error) {
 		return f.tlsFiles.Config()
 	}
 	return nil, nil
+}
+
+// directoryTLS is the TLS configuration of the directory's ssl: members
+// (--directory, else the topology's list); nil when none is ssl:.
+func (f *controllerFlags) directoryTLS(topoDir []string) (*tls.Config, error) {
+	members := f.directory
+	if len(members) == 0 {
+		members = topoDir
+	}
+	needTLS := false
+	for _, m := range members {
+		switch {
+		case strings.HasPrefix(m, "ssl:"):
+			needTLS = true
+		case !strings.HasPrefix(m, "tcp:"):
+			return nil, fmt.Errorf("directory member %q: want tcp:IP:PORT or ssl:IP:PORT", m)
+		}
+	}
+	if !needTLS {
+		return nil, nil
+	}
+	if !f.dirTLS.Complete() {
+		return nil, errors.New("an ssl: directory member needs --directory-private-key, --directory-certificate and --directory-ca-cert")
+	}
+	return ovsdb.ClientTLS(f.dirTLS)
 }

@@ -1,0 +1,278 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ovs-vxctl/ovs-vxctl/directory"
+)
+
+// Controller replicas: several controllers of one topology share what they
+// learn and split the switches through the directory (package directory, a
+// clustered OVSDB). Each switch has one master replica, which claimed it in
+// the directory with a generation that becomes its OpenFlow role request's
+// generation ID; every other replica is a slave of it (mastership.go).
+
+// Directory is what a controller replica needs of the directory;
+// *directory.Client is one. OnChange and OnSwitch calls (DirectoryHooks)
+// must reach the Server while it runs.
+type Directory interface {
+	// Ready waits for the first synced session.
+	Ready(ctx context.Context) error
+	// Connected reports whether a session to the leader is up and synced.
+	Connected() bool
+	// Claim makes this replica master of dpid unless a live replica is.
+	Claim(ctx context.Context, dpid uint64, host, bridge string) (SwitchOwner, bool, error)
+	// Owner is the cached Switch row of dpid.
+	Owner(dpid uint64) (SwitchOwner, bool)
+	// Alive reports whether replica name's heartbeat is recent.
+	Alive(name string) bool
+	// LiveReplicas are the live replicas' names, sorted.
+	LiveReplicas() []string
+	// Endpoints are the cached Endpoint rows.
+	Endpoints() []directory.Endpoint
+	// Endpoint is the cached row of k.
+	Endpoint(k directory.Key) (directory.Endpoint, bool)
+	// Learn queues a learned endpoint for a batched write; false: dropped.
+	Learn(e directory.Endpoint) bool
+	// Close stops the client.
+	Close()
+}
+
+// DirectoryHooks are what a Directory must call: OnChange for every change
+// of an Endpoint row, OnSwitch for every Switch row inserted or updated,
+// serialized, never from inside a call of the Server into the Directory.
+type DirectoryHooks struct {
+	Name     string // this replica's name
+	OnChange func(old, new *directory.Endpoint)
+	OnSwitch func(SwitchOwner)
+}
+
+// directoryWait bounds how long Run waits for the directory before it
+// serves switches anyway (claiming none until the directory is back).
+const directoryWait = 5 * time.Second
+
+// joinSettle is how long a replica that just joined the directory waits
+// before claiming switches nobody owns: long enough (a heartbeat timeout)
+// to have seen every live replica's heartbeat, so that replicas started
+// together agree on who claims what and the switches spread over them.
+const joinSettle = time.Second
+
+// replicaName is the name of this replica: o.Name, or the machine's host
+// name and the first address listened on, so that two replicas on one
+// machine never take each other for themselves.
+func replicaName(o ServerOptions) string {
+	if o.Name != "" {
+		return o.Name
+	}
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = "controller"
+	}
+	switch {
+	case len(o.Listen) > 0:
+		name += "@" + o.Listen[0]
+	case len(o.Listeners) > 0:
+		name += "@" + o.Listeners[0].Addr().String()
+	}
+	return name
+}
+
+// openDirectory opens the directory the options name (Directory, else the
+// topology's directory: list); nil without one.
+func (s *Server) openDirectory() (Directory, error) {
+	hooks := DirectoryHooks{Name: s.name, OnChange: s.directoryChanged, OnSwitch: s.switchOwnerChanged}
+	if s.o.OpenDirectory != nil {
+		return s.o.OpenDirectory(hooks)
+	}
+	eps := s.o.Directory
+	if len(eps) == 0 {
+		eps = s.topo().t.Directory
+	}
+	if len(eps) == 0 {
+		return nil, nil
+	}
+	c, err := directory.Open(directory.Options{
+		Endpoints: eps, Name: s.name, TLS: s.o.DirectoryTLS, Logger: s.log.Named("directory"),
+		OnChange: hooks.OnChange, OnSwitch: hooks.OnSwitch,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("controller replica %s joining the directory: %w", s.name, err)
+	}
+	return c, nil
+}
+
+// joinDirectory waits (at most directoryWait) for the directory and seeds
+// the knowledge with the endpoints learned by any replica, so that a
+// restarted controller re-learns and re-installs nothing.
+func (s *Server) joinDirectory(ctx context.Context) {
+	wctx, cancel := context.WithTimeout(ctx, directoryWait)
+	err := s.dir.Ready(wctx)
+	cancel()
+	s.joined = time.Now()
+	if err != nil {
+		s.log.Warn("directory not reachable yet: serving switches, claiming none until it is", zap.Error(err))
+		return
+	}
+	eps := s.dir.Endpoints()
+	n := 0
+	now := time.Now()
+	for i := range eps {
+		ev := s.merge(&eps[i], now)
+		n += len(ev)
+	}
+	s.log.Info("joined the directory", zap.String("replica", s.name), zap.Int("endpoints", len(eps)), zap.Int("changes", n))
+}
+
+// directoryChanged takes in a change of the directory's Endpoint table
+// (the directory's goroutine calls it): an endpoint another replica learned
+// or moved enters the knowledge, one removed is forgotten. This replica's
+// own writes coming back change nothing.
+func (s *Server) directoryChanged(old, new *directory.Endpoint) {
+	now := time.Now()
+	if new == nil {
+		if old == nil || old.Kind != directory.KindLearned || old.Writer == s.name {
+			return
+		}
+		key, _, ok := endpointKey(old)
+		if !ok {
+			return
+		}
+		s.changed(s.know.Withdraw(key, old.Host), now)
+		return
+	}
+	if new.Writer == s.name {
+		// Its own write coming back: older than what it knows now. Only
+		// a key it does not know (its previous run's, seen when the
+		// directory was not reachable at start) is news.
+		if key, _, ok := endpointKey(new); !ok || s.knows(key) {
+			return
+		}
+	}
+	s.merge(new, now)
+}
+
+// knows reports whether the knowledge holds key.
+func (s *Server) knows(key MACKey) bool {
+	_, ok := s.know.Lookup(key)
+	return ok
+}
+
+// merge puts a learned endpoint of the directory into the knowledge and
+// marks the switches it changes; declared ones come from the topology.
+func (s *Server) merge(e *directory.Endpoint, now time.Time) []Event {
+	if e.Kind != directory.KindLearned {
+		return nil
+	}
+	key, ips, ok := endpointKey(e)
+	if !ok {
+		s.log.Debug("ignoring a malformed directory endpoint", zap.Uint32("vni", e.VNI), zap.String("mac", e.MAC))
+		return nil
+	}
+	ev, err := s.know.Merge(key, e.Host, ips, now)
+	if err != nil {
+		s.met.replicaLearned.WithLabelValues(learnedRefused).Inc()
+		if s.logOnce.allow("directory/merge-refused", now) {
+			s.log.Warn("endpoint from the directory not taken in", zap.Error(err))
+		}
+		return nil
+	}
+	if len(ev) > 0 {
+		s.met.replicaLearned.WithLabelValues(learnedMerged).Inc()
+	}
+	s.changed(ev, now)
+	return ev
+}
+
+// endpointKey parses a directory endpoint's key and addresses.
+func endpointKey(e *directory.Endpoint) (MACKey, []netip.Addr, bool) {
+	mac, err := net.ParseMAC(e.MAC)
+	if err != nil {
+		return MACKey{}, nil, false
+	}
+	key, ok := KeyOf(e.VNI, mac)
+	if !ok {
+		return MACKey{}, nil, false
+	}
+	var ips []netip.Addr
+	for _, s := range e.IPs {
+		if a, err := netip.ParseAddr(s); err == nil {
+			ips = append(ips, a)
+		}
+	}
+	return key, ips, true
+}
+
+// publish queues what this replica now knows of key for the directory,
+// unless the directory already says the same.
+func (s *Server) publish(key MACKey) {
+	if s.dir == nil {
+		return
+	}
+	e, ok := s.know.Lookup(key)
+	if !ok || !e.Learned {
+		return
+	}
+	ips := make([]string, len(e.IPs))
+	for i, a := range e.IPs {
+		ips[i] = a.String()
+	}
+	slices.Sort(ips)
+	de := directory.Endpoint{Key: directory.Key{VNI: key.VNI, MAC: strings.ToLower(key.HardwareAddr().String())},
+		Host: e.Host, IPs: ips, Kind: directory.KindLearned, Writer: s.name, Updated: time.Now()}
+	if cur, ok := s.dir.Endpoint(de.Key); ok && cur.Host == de.Host && slices.Equal(cur.IPs, de.IPs) {
+		return
+	}
+	if s.dir.Learn(de) {
+		s.met.replicaLearned.WithLabelValues(learnedWritten).Inc()
+	} else {
+		s.met.replicaLearned.WithLabelValues(learnedDropped).Inc()
+	}
+}
+
+// publishEvents publishes the keys events learned, moved or gave an IP.
+func (s *Server) publishEvents(ev []Event) {
+	if s.dir == nil {
+		return
+	}
+	done := map[MACKey]bool{}
+	for _, e := range ev {
+		if done[e.Key] || (e.Kind != EventLearned && e.Kind != EventMoved && e.Kind != EventIPLearned && e.Kind != EventAdopted) {
+			continue
+		}
+		done[e.Key] = true
+		s.publish(e.Key)
+	}
+}
+
+// switchOwnerChanged takes in a Switch row (the directory's goroutine
+// calls it): a session whose master part runs while the row names another
+// replica stops programming at once; every session of the switch
+// re-examines its mastership.
+func (s *Server) switchOwnerChanged(o SwitchOwner) {
+	s.mu.Lock()
+	sess := s.sessions[o.DatapathID]
+	s.mu.Unlock()
+	if sess == nil || sess.rep == nil {
+		return
+	}
+	if o.Master != s.name {
+		sess.rep.demote(fmt.Sprintf("the directory names replica %s master (generation %d)", o.Master, o.Generation))
+	}
+	sess.rep.poke()
+}
+
+// DirectoryConnected reports whether this replica has a live session to
+// the directory; false without one.
+func (s *Server) DirectoryConnected() bool { return s.dir != nil && s.dir.Connected() }
+
+// Name is this replica's name (ServerOptions.Name or the host name).
+func (s *Server) Name() string { return s.name }
