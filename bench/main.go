@@ -39,6 +39,7 @@ type bench struct {
 	installSizes []int
 	compileSizes []compileSize
 	fanoutSizes  []int
+	replicaSizes []int // figure 9: switches of the replicas' fan-out
 	// fanoutSyncLimit bounds how long the switches of a fan-out may take
 	// to get their flows before the fan-out is declared unmeasurable.
 	fanoutSyncLimit time.Duration
@@ -58,6 +59,7 @@ var sectionOrder = []struct{ name, title string }{
 	{"dataplane", "6. dataplane: VM-to-VM TCP throughput in the lab vs br-tun on NORMAL"},
 	{"flooding", "7. flooding: underlay frames of an all-pairs ARP+ping round, learn vs controller mode"},
 	{"attacks", "8. attacks: hostile peers against the controller (RSS < 256 MB, real switches unaffected)"},
+	{"replicas", "9. replicas: the fan-out with 2 controller replicas and a 3-member directory cluster"},
 }
 
 func main() {
@@ -73,6 +75,7 @@ func run() int {
 		bin     = flag.String("bin", "bin/ovs-vxctl", "the ovs-vxctl binary (for the lab)")
 		install = flag.String("install-sizes", "10000,30000,100000", "flow counts of figure 1 (the largest is also figures 2 and 3)")
 		fanout  = flag.String("fanout-sizes", "10,100,300,1000", "switch counts of figure 5")
+		repl    = flag.String("replicas-sizes", "100,1000", "switch counts of figure 9 (replicas)")
 		iperf   = flag.Int("iperf-seconds", 10, "length of each iperf3 run of figure 6")
 		sync    = flag.Duration("fanout-sync-limit", 90*time.Second, "how long the controller may take to program every switch of a fan-out")
 		maxSize = flag.Int("compile-max-ports", 100000, "largest topology of figure 4, in ports")
@@ -102,6 +105,11 @@ func run() int {
 	fsizes, err := intList(*fanout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: -fanout-sizes: want comma-separated switch counts, got %q\n", *fanout)
+		return 2
+	}
+	rsizes, err := intList(*repl)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: -replicas-sizes: want comma-separated switch counts, got %q\n", *repl)
 		return 2
 	}
 	if *plot == "" {
@@ -134,6 +142,7 @@ func run() int {
 		bin:          *bin,
 		installSizes: sizes,
 		fanoutSizes:  fsizes,
+		replicaSizes: rsizes,
 		iperfSeconds: *iperf,
 
 		fanoutSyncLimit: *sync,
@@ -246,6 +255,7 @@ func (b *bench) runSections(ctx context.Context, want map[string]bool) int {
 	do("dataplane", func(s *Section) error { return benchDataplane(ctx, b, s) })
 	do("flooding", func(s *Section) error { return benchFlooding(ctx, b, s) })
 	do("attacks", func(s *Section) error { return benchAttacks(ctx, b, s) })
+	do("replicas", func(s *Section) error { return benchReplicas(ctx, b, s) })
 	return failed
 }
 

@@ -36,7 +36,8 @@ func ReplicaLog(name string) string { return "controller-" + name + ".log" }
 
 // controllers returns the controllers the lab runs: one per controller
 // target when any managed host is in controller mode, none otherwise. A
-// single target keeps the unnamed controller logging to ControllerLog.
+// single target without a directory keeps the unnamed controller logging
+// to ControllerLog.
 func controllers(t *topology.Topology) ([]controller, error) {
 	need := false
 	for _, h := range t.ManagedHosts() {
@@ -60,7 +61,8 @@ func controllers(t *topology.Topology) ([]controller, error) {
 			return nil, fmt.Errorf("controller %q: %w", target, err)
 		}
 		c := controller{target: target, addr: ap, log: ControllerLog}
-		if len(targets) > 1 {
+		// Replicas sharing a directory write their names in it.
+		if len(targets) > 1 || len(t.Directory) > 0 {
 			c.name = ReplicaName(i)
 			c.log = ReplicaLog(c.name)
 		}
@@ -69,11 +71,17 @@ func controllers(t *topology.Topology) ([]controller, error) {
 	return out, nil
 }
 
-// controllerIPs are the distinct addresses the lab's controllers listen on.
+// controllerIPs are the distinct addresses the lab's controllers and
+// directory members listen on.
 func (p *plan) controllerIPs() []netip.Addr {
 	var out []netip.Addr
 	for _, c := range p.ctrls {
 		if a := c.addr.Addr().Unmap(); !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range directoryIPs(p.o.Topology) {
+		if !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}

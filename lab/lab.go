@@ -111,6 +111,9 @@ func Up(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := directoryMembers(o.Topology); err != nil {
+		return nil, err
+	}
 	if err := checkAbsent(p); err != nil {
 		return nil, err
 	}
@@ -158,10 +161,25 @@ func Up(ctx context.Context, o Options) (rep *Report, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if p.withCtrl {
-		if err := step("controller", func() error {
+	hasDir := len(o.Topology.Directory) > 0
+	if hasDir {
+		// The directory's addresses go on the underlay with the
+		// controllers'; the controllers need the cluster's leader.
+		if err := step("directory", func() error {
 			if err := p.controllerRoutes(ctx); err != nil {
 				return err
+			}
+			return p.startDirectory(ctx)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if p.withCtrl {
+		if err := step("controller", func() error {
+			if !hasDir {
+				if err := p.controllerRoutes(ctx); err != nil {
+					return err
+				}
 			}
 			if o.SkipApply {
 				return nil
@@ -478,6 +496,9 @@ func down(ctx context.Context, o Options, dir string) error {
 	start := time.Now()
 	var errs []error
 	stopAgents(dir)
+	if err := stopDirectory(dir); err != nil {
+		errs = append(errs, err)
+	}
 
 	// Every OVS of the lab: those of the topology's managed hosts and any
 	// other instance directory left in the state root.

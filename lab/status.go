@@ -22,6 +22,8 @@ type StatusReport struct {
 	// Controllers are the topology's controller targets (controller mode
 	// only) and the `ovs-vxctl controller` processes of the underlay.
 	Controllers []ControllerStatus `json:"controllers,omitempty"`
+	// Directory are the members of the topology's directory cluster.
+	Directory []DirectoryMemberStatus `json:"directory,omitempty"`
 }
 
 // ControllerStatus is one `ovs-vxctl controller` of the lab: a controller
@@ -29,7 +31,8 @@ type StatusReport struct {
 // underlay namespace (found by its command line, so one a test or a person
 // started counts too).
 type ControllerStatus struct {
-	Target  string   `json:"target"` // --listen the topology asks for; "" for a process listening elsewhere
+	Target  string   `json:"target"`         // --listen the topology asks for; "" for a process listening elsewhere
+	Name    string   `json:"name,omitempty"` // the lab's replica name (--name) for the target
 	Running bool     `json:"running"`
 	PID     int      `json:"pid,omitempty"`
 	Listen  []string `json:"listen,omitempty"`         // the process's --listen values
@@ -88,6 +91,11 @@ func (s *StatusReport) Complete() bool {
 			return false
 		}
 	}
+	for _, d := range s.Directory {
+		if !d.Running {
+			return false
+		}
+	}
 	return true
 }
 
@@ -103,6 +111,11 @@ func (s *StatusReport) Empty() bool {
 	}
 	for _, v := range s.VMs {
 		if v.NSExists {
+			return false
+		}
+	}
+	for _, d := range s.Directory {
+		if d.Running {
 			return false
 		}
 	}
@@ -131,6 +144,9 @@ func (s *StatusReport) String() string {
 		fmt.Fprintf(&b, "  vm   %-25s netns %-3s up %-3s mac %s addrs %s\n",
 			v.Host+"/"+v.Port, yes(v.NSExists), yes(v.Up), v.MAC, strings.Join(v.Addrs, ","))
 	}
+	for _, d := range s.Directory {
+		fmt.Fprintf(&b, "  %s\n", d)
+	}
 	for _, c := range s.Controllers {
 		fmt.Fprintf(&b, "  %s\n", c)
 	}
@@ -148,6 +164,9 @@ func (s *StatusReport) String() string {
 // String says whether the controller runs, and where it listens.
 func (c ControllerStatus) String() string {
 	what := "controller " + c.Target
+	if c.Name != "" {
+		what = "controller " + c.Name + " " + c.Target
+	}
 	if c.Target == "" {
 		what = "controller (no target of the topology)"
 	}
@@ -205,6 +224,7 @@ func Status(ctx context.Context, o Options) (*StatusReport, error) {
 		}
 	}
 	s.Controllers = controllerStatus(p)
+	s.Directory = directoryStatus(ctx, o.Topology, p.dir)
 	nss, err := labNamespaces(o.Topology.Name)
 	if err != nil {
 		return nil, err
@@ -285,7 +305,7 @@ func controllerStatus(p *plan) []ControllerStatus {
 	procs := controllerProcs(p.ul)
 	var out []ControllerStatus
 	for _, c := range p.ctrls {
-		cs := ControllerStatus{Target: c.target}
+		cs := ControllerStatus{Target: c.target, Name: c.name}
 		for i, pr := range procs {
 			if slices.Contains(pr.Listen, c.target) {
 				cs.Running, cs.PID, cs.Listen, cs.Metrics = true, pr.PID, pr.Listen, pr.Metrics
