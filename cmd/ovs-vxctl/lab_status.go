@@ -37,7 +37,7 @@ func newLabStatusCmd(l *labCmd) *cobra.Command {
 }
 
 // printLabStatus renders st as tables: hosts (with their agents), VMs,
-// the controllers, and the stray namespaces (of an earlier lab) last.
+// the controllers, the directory's members, and the stray namespaces (of an earlier lab) last.
 func printLabStatus(w io.Writer, st *lab.StatusReport) {
 	fmt.Fprintf(w, "lab %s (%s), underlay: %s\n", st.Topology, st.Dir, yesNo(st.Underlay))
 	tw := newTable(w)
@@ -58,6 +58,9 @@ func printLabStatus(w io.Writer, st *lab.StatusReport) {
 	tw.Flush()
 	for _, c := range st.Controllers {
 		fmt.Fprintln(w, c)
+	}
+	for _, d := range st.Directory {
+		fmt.Fprintln(w, d)
 	}
 	for _, s := range st.Stray {
 		fmt.Fprintf(w, "stray namespace: %s\n", s)
