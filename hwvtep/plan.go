@@ -26,6 +26,8 @@ type Plan struct {
 	Ops []libovsdb.Operation
 	// Notes are things worth knowing that change nothing.
 	Notes []string
+	// removed are the UUIDs of the logical switches the plan removes.
+	removed []string
 }
 
 // Empty reports whether the plan changes nothing.

@@ -161,6 +161,7 @@ func (p *planner) removeLogicalSwitch(ls *hwvtep.LogicalSwitch) {
 		}
 	}
 	p.change("- logical_switch %s (tunnel_key %s)", ls.Name, showIntPtr(ls.TunnelKey))
+	p.plan.removed = append(p.plan.removed, ls.UUID)
 	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.what, b.what) })
 	for _, r := range rows {
 		p.deleteRow(r.table, r.uuid)

@@ -1,6 +1,7 @@
 package hwvtep
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
 
@@ -42,12 +44,20 @@ type LocalMAC struct {
 // (none when they are) and returns the changes. MACs of networks without
 // a logical switch of ours on the switch are ignored.
 func (c *Client) Sync(ctx context.Context, topology, host string, want []RemoteMAC, dry bool) ([]LocalMAC, []string, error) {
-	snap, err := c.read(ctx)
+	m := marks{owner: topology, host: host}
+	gen := c.changes.Load() // before the read: a change during it is seen next time
+	l := &c.local
+	fresh := !l.valid || l.m != m || l.gen != gen || time.Since(l.at) > localRefresh
+	snap, err := c.read(ctx, fresh)
 	if err != nil {
 		return nil, nil, err
 	}
-	m := marks{owner: topology, host: host}
-	local := snap.index().localMACs(m)
+	if fresh {
+		macs, refused := snap.index().localMACs(m, c.maxLocal)
+		c.report(refused)
+		*l = localCache{valid: true, m: m, gen: gen, at: time.Now(), macs: macs}
+	}
+	local := slices.Clone(l.macs)
 	if dry {
 		return local, nil, nil
 	}
@@ -69,27 +79,36 @@ func (x *index) vnis(m marks) map[string]uint32 {
 	return out
 }
 
-// localMACs lists the Ucast_Macs_Local rows of our logical switches, sorted;
-// rows whose MAC does not parse are skipped.
-func (x *index) localMACs(m marks) []LocalMAC {
+// localMACs lists the Ucast_Macs_Local rows of our logical switches,
+// sorted and once per (VNI, MAC), at most max of them (the lowest: the
+// same ones every read). Rows whose MAC is malformed are refused, and so
+// is a malformed IP (the MAC is taken without it); refused says how many.
+func (x *index) localMACs(m marks, max int) (out []LocalMAC, refused refusals) {
 	vni := x.vnis(m)
-	var out []LocalMAC
 	for _, r := range x.ucastLocal {
 		v, ok := vni[r.LogicalSwitch]
-		mac, err := net.ParseMAC(r.MAC)
-		if !ok || err != nil || len(mac) != 6 {
+		if !ok {
 			continue
 		}
-		l := LocalMAC{VNI: v, MAC: mac}
-		if ip, err := netip.ParseAddr(r.Ipaddr); err == nil {
-			l.IP = ip
+		mac, ip, reason := parseLocalMAC(r.MAC, r.Ipaddr)
+		if reason != "" {
+			refused.add(reason, fmt.Sprintf("%s %s", quote(r.MAC), quote(r.Ipaddr)))
 		}
-		out = append(out, l)
+		if mac != nil {
+			out = append(out, LocalMAC{VNI: v, MAC: mac, IP: ip})
+		}
 	}
 	slices.SortFunc(out, func(a, b LocalMAC) int {
-		return cmp.Or(cmp.Compare(a.VNI, b.VNI), strings.Compare(a.MAC.String(), b.MAC.String()))
+		return cmp.Or(cmp.Compare(a.VNI, b.VNI), bytes.Compare(a.MAC, b.MAC), a.IP.Compare(b.IP))
 	})
-	return out
+	out = slices.CompactFunc(out, func(a, b LocalMAC) bool { return a.VNI == b.VNI && bytes.Equal(a.MAC, b.MAC) })
+	if max > 0 && len(out) > max {
+		for range out[max:] {
+			refused.add(RefusedLimit, "")
+		}
+		out = out[:max:max]
+	}
+	return out, refused
 }
 
 // planRemote computes the operations that make the Ucast_Macs_Remote rows

@@ -53,7 +53,7 @@ func TestPlanRemote(t *testing.T) {
 	}
 	s.ucastLocal = append(s.ucastLocal, &hwvtep.UcastMacsLocal{UUID: uuid(600), MAC: "02:00:00:00:00:09", Ipaddr: "10.1.1.9", LogicalSwitch: s.lswitches[1].UUID},
 		&hwvtep.UcastMacsLocal{UUID: uuid(601), MAC: "02:00:00:00:00:0a", LogicalSwitch: theirs.UUID})
-	local := s.index().localMACs(m)
+	local, _ := s.index().localMACs(m, 0)
 	if len(local) != 1 || local[0].MAC.String() != "02:00:00:00:00:09" || local[0].IP.String() != "10.1.1.9" || local[0].VNI != uint32(*s.lswitches[1].TunnelKey) {
 		t.Errorf("local MACs = %+v, want the one of our logical switch", local)
 	}

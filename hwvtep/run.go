@@ -32,11 +32,11 @@ type Report struct {
 // Changed reports whether anything was (or would be) changed.
 func (r *Report) Changed() bool { return len(r.Changes) > 0 }
 
-func (o Options) connect(ctx context.Context) (*Client, error) {
+func (o Options) connect(ctx context.Context, opts ...Option) (*Client, error) {
 	if !o.Host.IsHardwareVTEP() {
 		return nil, fmt.Errorf("host %s is not a hardware VTEP (no hardware_vtep)", o.Host.Name)
 	}
-	return Connect(ctx, o.Host.HardwareVTEP.OVSDB, o.TLS, o.Log)
+	return Connect(ctx, o.Host.HardwareVTEP.OVSDB, o.TLS, o.Log, opts...)
 }
 
 // Apply makes the hardware VTEP's database match the topology in one
@@ -47,7 +47,7 @@ func Apply(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.connect(ctx)
+	c, err := o.connect(ctx, lean()) // the local MACs are not its business
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func Destroy(ctx context.Context, o Options) (*Report, error) {
 	if o.Topology == nil || o.Host == nil || o.Topology.Name == "" || o.Host.Name == "" {
 		return nil, fmt.Errorf("destroy needs a named topology and host")
 	}
-	c, err := o.connect(ctx)
+	c, err := o.connect(ctx, lean())
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,10 @@ type MACEntry struct {
 // seen by host of topology: every logical switch bound on its ports, and
 // every one of ours.
 func (c *Client) Show(ctx context.Context, topology, host, physicalSwitch string) (*State, error) {
-	snap, err := c.read(ctx)
+	if c.lean {
+		return nil, fmt.Errorf("internal error: show on a client that does not read the local MACs")
+	}
+	snap, err := c.read(ctx, true)
 	if err != nil {
 		return nil, err
 	}

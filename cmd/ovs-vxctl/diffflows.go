@@ -6,10 +6,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ovs-vxctl/ovs-vxctl/agent"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 
 func newDiffFlowsCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var hwTLS *ovsdb.SSLFiles // set below, once cmd exists
+	cmd := &cobra.Command{
 		Use:   "diff-flows -f FILE [--host H]",
 		Short: "Compare compiled with installed flows (exit 2 when they differ)",
 		Long: `Compare the flows ovs-vxctl compiles for this host with the flows it owns on
@@ -19,10 +21,15 @@ on these bridges, flows neither ovs-vxctl nor its controller installed, nor
 learn() made; apply removes them. Exit status: 0 same, 2 different or foreign
 flows, 1 error. For a hardware VTEP host (hardware_vtep in the file), it compares
 the hardware_vtep rows apply writes with the switch's database instead: '-'
-only on the switch, '+' only desired, a value changed in place as a -/+ pair.`,
+only on the switch, '+' only desired, a value changed in place as a -/+ pair;
+an ssl: hardware_vtep.ovsdb needs --private-key, --certificate and --ca-cert,
+as apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if ho, ok := g.hardwareOptions(); ok {
+			if ho, ok, err := g.hardwareOptions(hwTLS); ok {
+				if err != nil {
+					return fmt.Errorf("diff-flows: %w", err)
+				}
 				return g.runHardwareDiff(cmd, ho)
 			}
 			o, ctx, done, err := g.hostOptions(false)
@@ -62,4 +69,6 @@ only on the switch, '+' only desired, a value changed in place as a -/+ pair.`,
 			return nil
 		},
 	}
+	hwTLS = hardwareTLSFlags(cmd)
+	return cmd
 }

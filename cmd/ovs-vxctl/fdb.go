@@ -8,10 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ovs-vxctl/ovs-vxctl/agent"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 
 func newFdbCmd(g *globalOptions) *cobra.Command {
 	var vni uint32
+	var hwTLS *ovsdb.SSLFiles // set below, once cmd exists
 	cmd := &cobra.Command{
 		Use:   "fdb [-f FILE] [--host H] [--vni N]",
 		Short: "Print the MACs this host knows: br-tun's unicast table (remote VTEP, learned or installed, IPs) and its local MACs",
@@ -19,10 +21,14 @@ func newFdbCmd(g *globalOptions) *cobra.Command {
 or installed, IPs) and its local MACs. For a hardware VTEP host (hardware_vtep
 in the file), what its switch learned (Ucast_Macs_Local, origin "learned"), what
 it was told (Ucast_Macs_Remote, origin "installed") and the flood list of each
-logical switch (Mcast_Macs_Remote unknown-dst, origin "flood").`,
+logical switch (Mcast_Macs_Remote unknown-dst, origin "flood"); an ssl:
+hardware_vtep.ovsdb needs --private-key, --certificate and --ca-cert, as apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if ho, ok := g.hardwareOptions(); ok {
+			if ho, ok, err := g.hardwareOptions(hwTLS); ok {
+				if err != nil {
+					return fmt.Errorf("fdb: %w", err)
+				}
 				return g.runHardwareFDB(cmd, ho, vni)
 			}
 			o, err := g.readOptions()
@@ -46,6 +52,7 @@ logical switch (Mcast_Macs_Remote unknown-dst, origin "flood").`,
 		},
 	}
 	cmd.Flags().Uint32Var(&vni, "vni", 0, "only this VNI")
+	hwTLS = hardwareTLSFlags(cmd)
 	return cmd
 }
 

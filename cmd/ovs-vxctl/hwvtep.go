@@ -11,6 +11,7 @@ import (
 
 	"github.com/ovs-vxctl/ovs-vxctl/hwvtep"
 	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
+	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
 // Verbs that act on a hardware VTEP (a host with hardware_vtep) through
@@ -42,10 +43,8 @@ func (g *globalOptions) hardwareVTEP(cmd *cobra.Command, verb string, dryRun boo
 	ctx, cancel := g.context()
 	defer cancel()
 	o := hwvtep.Options{Topology: t, Host: h, DryRun: dryRun, Log: log}
-	if strings.HasPrefix(h.HardwareVTEP.OVSDB, "ssl:") && files != nil && *files != (ovsdb.SSLFiles{}) {
-		if o.TLS, err = clientTLS(*files); err != nil {
-			return true, err
-		}
+	if o.TLS, err = hardwareTLS(h, files); err != nil {
+		return true, err
 	}
 	out := cmd.OutOrStdout()
 	switch verb {
@@ -104,22 +103,52 @@ func printHardwareReport(w io.Writer, format, host string, dry bool, rep *hwvtep
 func printHardwareVTEP(out io.Writer, st *hwvtep.State) error {
 	w := newTable(out)
 	fmt.Fprintf(w, "topology %s, hardware VTEP %s: physical switch %s (%s), tunnel_ips %s\nports: %s\n\nLOGICAL SWITCHES\n",
-		st.Topology, st.Host, st.PhysicalSwitch, orDash(st.Description), orDash(strings.Join(st.TunnelIPs, ", ")), orDash(strings.Join(st.Ports, ", ")))
+		st.Topology, st.Host, clean(st.PhysicalSwitch), clean(orDash(st.Description)), cleanList(st.TunnelIPs), cleanList(st.Ports))
 	fmt.Fprintf(w, "  NAME\tOURS\tTUNNEL_KEY\tREPLICATION\tBINDINGS\tFLOOD (unknown-dst)\n")
 	for _, s := range st.Switches {
-		fmt.Fprintf(w, "  %s\t%v\t%d\t%s\t%s\t%s\n", s.Name, s.Ours, s.TunnelKey, s.ReplicationMode,
-			orDash(strings.Join(s.Bindings, ", ")), orDash(strings.Join(s.Flood, ", ")))
+		fmt.Fprintf(w, "  %s\t%v\t%d\t%s\t%s\t%s\n", clean(s.Name), s.Ours, s.TunnelKey, clean(s.ReplicationMode),
+			cleanList(s.Bindings), cleanList(s.Flood))
 	}
 	fmt.Fprintf(w, "\nMACS\n  LOGICAL SWITCH\tORIGIN\tMAC\tIP\tLOCATOR\n")
 	for _, s := range st.Switches {
 		for _, m := range s.LocalMACs {
-			fmt.Fprintf(w, "  %s\tlearned (local)\t%s\t%s\t%s\n", s.Name, m.MAC, orDash(m.IP), m.Locator)
+			fmt.Fprintf(w, "  %s\tlearned (local)\t%s\t%s\t%s\n", clean(s.Name), clean(m.MAC), clean(orDash(m.IP)), clean(m.Locator))
 		}
 		for _, m := range s.RemoteMACs {
-			fmt.Fprintf(w, "  %s\ttold (remote)\t%s\t%s\t%s\n", s.Name, m.MAC, orDash(m.IP), m.Locator)
+			fmt.Fprintf(w, "  %s\ttold (remote)\t%s\t%s\t%s\n", clean(s.Name), clean(m.MAC), clean(orDash(m.IP)), clean(m.Locator))
 		}
 	}
 	return w.Flush()
+}
+
+// hardwareTLSFlags adds --private-key, --certificate and --ca-cert to a
+// verb that reaches a hardware VTEP's database (as apply has them) and
+// returns where they go.
+func hardwareTLSFlags(cmd *cobra.Command) *ovsdb.SSLFiles {
+	f := &ovsdb.SSLFiles{}
+	cmd.Flags().StringVar(&f.PrivateKey, "private-key", "", "this client's private key, for an ssl: hardware_vtep.ovsdb")
+	cmd.Flags().StringVar(&f.Certificate, "certificate", "", "this client's certificate, for an ssl: hardware_vtep.ovsdb")
+	cmd.Flags().StringVar(&f.CACert, "ca-cert", "", "CA certificate that signed the hardware VTEP database's certificate")
+	return f
+}
+
+// hardwareTLS is the client side of host h's hardware_vtep.ovsdb when it is
+// ssl: and files were given; nil otherwise, and then hwvtep.Connect refuses
+// an ssl: target naming the three flags.
+func hardwareTLS(h *topology.Host, files *ovsdb.SSLFiles) (*tls.Config, error) {
+	if !strings.HasPrefix(h.HardwareVTEP.OVSDB, "ssl:") || files == nil || *files == (ovsdb.SSLFiles{}) {
+		return nil, nil
+	}
+	return clientTLS(*files)
+}
+
+// cleanList is a list of the switch's strings for a table, each clean.
+func cleanList(l []string) string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = clean(s)
+	}
+	return orDash(strings.Join(out, ", "))
 }
 
 // clientTLS loads the client side of an ssl: connection to a hardware

@@ -3,32 +3,40 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ovs-vxctl/ovs-vxctl/hwvtep"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
 // hardwareOptions returns the hwvtep options of -f and --host when that
-// host is a hardware VTEP; ok is false for any other host or without -f,
+// host is a hardware VTEP, with the client side of an ssl: database from
+// files (hardwareTLSFlags); ok is false for any other host or without -f,
 // and the caller goes on with the OVS host path (which reports a bad file
-// or host). fdb and diff-flows connect without TLS files: an ssl: database
-// target fails with the error that names the flags apply takes.
-func (g *globalOptions) hardwareOptions() (o hwvtep.Options, ok bool) {
+// or host). Incomplete files are an error, as for apply.
+func (g *globalOptions) hardwareOptions(files *ovsdb.SSLFiles) (o hwvtep.Options, ok bool, err error) {
 	if g.file == "" {
-		return o, false
+		return o, false, nil
 	}
 	t, err := g.loadTopology()
 	if err != nil {
-		return o, false
+		return o, false, nil
 	}
 	h, err := g.resolveHost(t)
 	if err != nil || !h.IsHardwareVTEP() {
-		return o, false
+		return o, false, nil
 	}
-	return hwvtep.Options{Topology: t, Host: h, Log: g.logger()}, true
+	o = hwvtep.Options{Topology: t, Host: h, Log: g.logger()}
+	if o.TLS, err = hardwareTLS(h, files); err != nil {
+		return o, true, fmt.Errorf("hardware VTEP %s: %w", h.Name, err)
+	}
+	return o, true, nil
 }
 
 // hwFDBEntry is one row of fdb for a hardware VTEP: a MAC the switch
@@ -104,7 +112,7 @@ func printHardwareFDB(out io.Writer, entries []hwFDBEntry) error {
 			var ports []string
 			for _, p := range e.Ports {
 				port, vlan, _ := strings.Cut(p, " vlan ")
-				ports = append(ports, port+"."+vlan)
+				ports = append(ports, clean(port)+"."+vlan)
 			}
 			peer = "local:" + strings.Join(ports, ",")
 		}
@@ -112,10 +120,29 @@ func printHardwareFDB(out io.Writer, entries []hwFDBEntry) error {
 		if e.VNI >= 0 {
 			vni = fmt.Sprint(e.VNI)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.MAC, vni, e.LogicalSwitch, peer, e.Locator, e.Origin,
-			orDash(strings.Join(e.IPs, ",")))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(e.MAC), vni, clean(e.LogicalSwitch), peer, clean(e.Locator), e.Origin,
+			clean(orDash(strings.Join(e.IPs, ","))))
 	}
 	return w.Flush()
+}
+
+// clean makes a string read from a switch's database safe for a table: one
+// with control or non-printable characters (a terminal escape, a newline
+// breaking the columns) is shown quoted, one longer than a column should
+// be is cut. JSON output escapes what it must by itself.
+func clean(s string) string {
+	const max = 64
+	cut := len(s) > max
+	if cut {
+		s = s[:max]
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 || !utf8.ValidString(s) {
+		s = strconv.Quote(s)
+	}
+	if cut {
+		s += "..."
+	}
+	return s
 }
 
 // runHardwareFDB is fdb for hardware VTEP host o.Host.
