@@ -6,16 +6,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ovs-vxctl/ovs-vxctl/agent"
+	"github.com/ovs-vxctl/ovs-vxctl/ovsdb"
 )
 
 func newDestroyCmd(g *globalOptions) *cobra.Command {
 	var dryRun bool
+	var hwTLS *ovsdb.SSLFiles // set below, once cmd exists
 	cmd := &cobra.Command{
 		Use:   "destroy -f FILE [--host H]",
 		Short: "Remove everything apply created on this host, and nothing else",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if handled, err := g.hardwareVTEP(cmd, hwDestroy, dryRun, nil); handled {
+			if handled, err := g.hardwareVTEP(cmd, hwDestroy, dryRun, hwTLS); handled {
 				return err
 			}
 			o, ctx, done, err := g.hostOptions(dryRun)
@@ -31,5 +33,6 @@ func newDestroyCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be removed; remove nothing")
+	hwTLS = hardwareTLSFlags(cmd)
 	return cmd
 }

@@ -8,21 +8,21 @@ import (
 	"github.com/ovs-vxctl/ovs-vxctl/hwvtep/vtepdbtest"
 )
 
-// fdb and diff-flows reach an ssl: hardware_vtep database with the flags
-// apply takes, and refuse it, naming them, without.
+// fdb, diff-flows, show and destroy reach an ssl: hardware_vtep database
+// with the flags apply takes, and refuse it, naming them, without.
 func TestHardwareFDBAndDiffOverSSL(t *testing.T) {
 	d := vtepdbtest.Start(t, vtepdbtest.Options{SSL: true})
 	d.Switch(t, "tor1", "10.0.0.9", "p0", "p1", "p2")
 	file := writeFile(t, "hw.yaml", hwTopologyYAML(d.SSL))
 	flags := []string{"--private-key", d.Client.PrivateKey, "--certificate", d.Client.Certificate, "--ca-cert", d.Client.CACert}
 
-	for _, verb := range []string{"fdb", "diff-flows", "apply", "show"} {
+	for _, verb := range []string{"fdb", "diff-flows", "apply", "show", "destroy"} {
 		code, out, errOut := runCLI(t, verb, "-f", file, "--host", "tor1")
 		if code != 1 || !strings.Contains(errOut, "needs --private-key, --certificate and --ca-cert") {
 			t.Errorf("%s over ssl: without TLS files: exit %d, stdout %q, stderr %q; want exit 1 naming the flags", verb, code, out, errOut)
 		}
 	}
-	for _, verb := range []string{"fdb", "diff-flows", "apply"} {
+	for _, verb := range []string{"fdb", "diff-flows", "apply", "show", "destroy"} {
 		code, _, errOut := runCLI(t, verb, "-f", file, "--host", "tor1", "--private-key", d.Client.PrivateKey)
 		if code != 1 || !strings.Contains(errOut, "needs --private-key, --certificate and --ca-cert") {
 			t.Errorf("%s with --private-key only: exit %d, stderr %q", verb, code, errOut)
@@ -52,6 +52,15 @@ func TestHardwareFDBAndDiffOverSSL(t *testing.T) {
 	var entries []hwFDBEntry
 	if code != 0 || json.Unmarshal([]byte(out), &entries) != nil || len(entries) != 3 {
 		t.Errorf("fdb over ssl: exit %d, %d entries, want the 3 flood entries\n%s%s", code, len(entries), out, errOut)
+	}
+	if code, out, errOut := runCLI(t, append([]string{"show", "-f", file, "--host", "tor1"}, flags...)...); code != 0 || !strings.Contains(out, "100") {
+		t.Errorf("show over ssl: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, append([]string{"destroy", "-f", file, "--host", "tor1"}, flags...)...); code != 0 {
+		t.Errorf("destroy over ssl: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, diffArgs...); code != 2 {
+		t.Errorf("diff-flows over ssl: after destroy: exit %d, want 2 (the switch lacks everything again)\n%s%s", code, out, errOut)
 	}
 }
 

@@ -14,12 +14,13 @@ import (
 )
 
 func newShowCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var hwTLS *ovsdb.SSLFiles // set below, once cmd exists
+	cmd := &cobra.Command{
 		Use:   "show [-f FILE] [--host H]",
 		Short: "Show bridges, peers and networks that ovs-vxctl configured on this host",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if handled, err := g.hardwareVTEP(cmd, hwShow, false, nil); handled {
+			if handled, err := g.hardwareVTEP(cmd, hwShow, false, hwTLS); handled {
 				return err
 			}
 			o, err := g.readOptions()
@@ -39,6 +40,8 @@ func newShowCmd(g *globalOptions) *cobra.Command {
 			return printShow(cmd.OutOrStdout(), st)
 		},
 	}
+	hwTLS = hardwareTLSFlags(cmd)
+	return cmd
 }
 
 // printShow prints show's table form: three sections, each in aligned columns.
