@@ -74,6 +74,10 @@ func TestFanoutThroughTheController(t *testing.T) {
 			}
 		})
 	}
+	counts := make([]openflowtest.Counters, len(emus))
+	for i, e := range emus {
+		counts[i] = e.Counters()
+	}
 	emus[0].SendPacketIn(openflowtest.UnknownSource(openflowtest.ARPRequest(mac, netip.MustParseAddr("10.250.0.9"), netip.MustParseAddr("10.250.0.1"), vlan)))
 	select {
 	case <-done:
@@ -94,6 +98,13 @@ func TestFanoutThroughTheController(t *testing.T) {
 	want := before + len(flows.CompileEndpoints(tp, tp.Hosts[1], alloc1, []flows.Endpoint{ep}))
 	if got := emus[1].FlowCount(); got != want || want <= before {
 		t.Errorf("switch 1 holds %d flows after the new MAC, want %d", got, want)
+	}
+	// One round trip each: the adds and one barrier, no bundle.
+	for i, e := range emus[1:] {
+		c, b := e.Counters(), counts[i+1]
+		if c.Bundles != b.Bundles || c.Barriers != b.Barriers+1 {
+			t.Errorf("switch %d: %d bundles and %d barriers for the new MAC, want none and one", i+1, c.Bundles-b.Bundles, c.Barriers-b.Barriers)
+		}
 	}
 	if st := srv.Stats(); st.PacketIns["learned"] != 1 {
 		t.Errorf("controller packet-in results %v, want one learned", st.PacketIns)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -67,15 +66,6 @@ func (c *flowCache) isStatic(k uint64) bool {
 // size is how many flows the cache says the switch holds.
 func (c *flowCache) size() int { return len(c.static) + len(c.byKey) }
 
-// compileOwned recompiles the flows the cache says key's endpoint gave.
-func (c *flowCache) compileOwned(key MACKey) []flows.Flow {
-	e, ok := c.owned[key]
-	if !ok {
-		return nil
-	}
-	return flows.CompileEndpoints(c.t, c.h, c.alloc, []flows.Endpoint{e.endpoint(key)})
-}
-
 // buildCache compiles the endpoints one by one, attributing each flow. ok
 // is false when two endpoints (or an endpoint and the topology) give flows
 // of one Key: CompileEndpoints then keeps the first, which only a full
@@ -125,10 +115,11 @@ type fastResult struct {
 // incremental brings br-tun up to date with what changed in the knowledge
 // since the cache's version, touching only the changed endpoints' flows:
 // no dump, no compile of the host, no allocation read. It recomputes each
-// changed endpoint's flows and has openflow.ReconcileKnown diff them against
-// what the cache says they were (the same diff as a full reconcile's) and
-// send the difference in one bundle (strict deletes with the exact cookie,
-// then adds). errNoFastPath (or any error) means: reconcile in full.
+// changed endpoint's flows (once for all switches alike, fanout.go) and has
+// openflow.ReconcileKnownEncoded diff them against what the cache says they
+// were (the same diff as a full reconcile's) and send the difference in one
+// round trip (strict deletes with the exact cookie, then adds).
+// errNoFastPath (or any error) means: reconcile in full.
 func (s *session) incremental(ctx context.Context) (fastResult, error) {
 	c := s.cache
 	if c == nil {
@@ -146,11 +137,7 @@ func (s *session) incremental(ctx context.Context) (fastResult, error) {
 	if t, h := s.topo(); t != c.t || h != c.h {
 		return fastResult{}, fmt.Errorf("%w: the topology changed", errNoFastPath)
 	}
-	ch, err := c.recompile(eps, present)
-	if err != nil {
-		return fastResult{}, err
-	}
-	res, err := s.sw.ReconcileKnown(ctx, sorted(ch.want), sorted(ch.old))
+	ch, res, err := s.pushShared(ctx, c, eps, present)
 	if err != nil {
 		return fastResult{}, err
 	}
@@ -165,50 +152,6 @@ func (s *session) incremental(ctx context.Context) (fastResult, error) {
 type cacheChange struct {
 	old, want map[uint64]flows.Flow
 	owned     map[MACKey]compactEndpoint // the present changed endpoints
-}
-
-// recompile computes the flows of the changed endpoints (present[key] false:
-// forgotten, giving none). It fails with errNoFastPath where only a full
-// compile knows the answer: two endpoints giving one flow, or a new flow
-// taking the Key of one that stays installed.
-func (c *flowCache) recompile(eps map[MACKey]flows.Endpoint, present map[MACKey]bool) (cacheChange, error) {
-	ch := cacheChange{old: map[uint64]flows.Flow{}, want: map[uint64]flows.Flow{}, owned: map[MACKey]compactEndpoint{}}
-	for key := range present {
-		for _, f := range c.compileOwned(key) {
-			ch.old[c.hash(f)] = f
-		}
-	}
-	for key, ok := range present {
-		if !ok {
-			continue
-		}
-		e := eps[key]
-		for _, f := range flows.CompileEndpoints(c.t, c.h, c.alloc, []flows.Endpoint{e}) {
-			k := c.hash(f)
-			if _, dup := ch.want[k]; dup {
-				return cacheChange{}, fmt.Errorf("%w: two changed endpoints give flow %q", errNoFastPath, f.String())
-			}
-			if c.isStatic(k) {
-				return cacheChange{}, fmt.Errorf("%w: flow %q conflicts with a static one", errNoFastPath, f.String())
-			}
-			if _, held := c.byKey[k]; held {
-				if _, changing := ch.old[k]; !changing {
-					return cacheChange{}, fmt.Errorf("%w: flow %q conflicts with one already installed", errNoFastPath, f.String())
-				}
-			}
-			ch.want[k] = f
-		}
-		ch.owned[key] = compact(e)
-	}
-	return ch, nil
-}
-
-// sorted lists the flows of m in flows.Sort order, so that the same change
-// always sends the same bundle.
-func sorted(m map[uint64]flows.Flow) []flows.Flow {
-	out := slices.Collect(maps.Values(m))
-	flows.Sort(out)
-	return out
 }
 
 // apply records in the cache that the switch holds ch: the changed

@@ -55,7 +55,7 @@ type liveMatch struct {
 	ready    chan struct{} // closed when want and checkErr are set
 	want     flowSide
 	checkErr error
-	idx      *cookieIndex // built for the first dumped flow
+	idx      *cookieIndex // built with want
 	have     []wireFlow   // the dumped flows so far
 	usedI    []bool       // of have[:len(usedI)], which are paired
 }
@@ -67,6 +67,12 @@ func newLiveMatch(desired []flows.Flow, cookie, mask uint64) *liveMatch {
 		defer close(m.ready)
 		m.want = encodeSide(desired, true)
 		m.checkErr = checkWire(desired, m.want, cookie, mask)
+		if m.checkErr == nil {
+			// Built here, not at the first reply part: OVS composes the
+			// whole dump before it sends any, and from then on the
+			// pairing is the critical path.
+			m.idx = newCookieIndex(m.want)
+		}
 	}()
 	return m
 }
@@ -91,9 +97,7 @@ func (m *liveMatch) catchUp() {
 	if m.idx == nil {
 		m.idx = newCookieIndex(m.want)
 	}
-	for j := len(m.usedI); j < len(m.have); j++ {
-		m.usedI = append(m.usedI, m.idx.match(&m.have[j]))
-	}
+	m.usedI = m.idx.matchAll(m.have[len(m.usedI):], m.usedI)
 }
 
 // finish waits for the desired side, pairs what is left in wire form and
@@ -113,27 +117,58 @@ func (m *liveMatch) finish(raw []ofcodec.RawFlow) (want, have flowSide, p pairin
 	return m.want, have, pairRest(m.want, have, restD, unused(m.usedI)), nil
 }
 
-// reconcileKnown is ReconcileKnown.
+// reconcileKnown is ReconcileKnown: the diff of Reconcile, sent in one
+// round trip (sendOneTrip).
 func (s *Switch) reconcileKnown(ctx context.Context, desired, installed []flows.Flow) (Result, error) {
 	start := time.Now()
-	return s.applyWire(ctx, start, desired, encodeSide(desired, true), encodeSide(installed, true),
-		func(b []byte, xid, bundle uint32, i int) ([]byte, error) {
-			return ofcodec.AppendBundleAdd(b, xid, bundle, ofcodec.BundleAtomic, installed[i], ofcodec.CommandDeleteStrict)
-		})
+	return s.applyKnown(ctx, start, desired, installed, encodeSide(desired, true), encodeSide(installed, true))
+}
+
+// applyKnown is reconcileKnown with both sides in wire form (want and
+// have); start is when the update began, for Result.Duration.
+func (s *Switch) applyKnown(ctx context.Context, start time.Time, desired, installed []flows.Flow, want, have flowSide) (Result, error) {
+	p := pairSides(want, have)
+	res := Result{Diff: p.diffOf(want, have), Added: len(p.add), Modified: len(p.modify), Deleted: len(p.delete)}
+	if res.Diff.Empty() {
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	ops := p.ops(nil) // flow values are never lossy
+	if err := encodable(ops, desired, installed, want, have); err != nil {
+		return res, err
+	}
+	enc := knownEncoder(ops, desired, installed, want)
+	what := func(k int) string {
+		if op := ops[k]; op.delete {
+			return "deleting " + installed[op.i].String()
+		}
+		return ops[k].verb + desired[ops[k].i].String()
+	}
+	mixed := len(p.delete) > 0 && len(p.add)+len(p.modify) > 0
+	if err := s.sendOneTrip(ctx, len(ops), mixed, enc, what); err != nil {
+		var pe *partialError
+		if errors.As(err, &pe) {
+			replaced := make(map[int]int, len(p.modify))
+			for _, m := range p.modify {
+				replaced[m.desired] = m.installed
+			}
+			err = s.undo(ctx, ops, pe, desired, installed, replaced)
+		}
+		return res, err
+	}
+	res.FlowMods = len(ops)
+	res.Duration = time.Since(start)
+	return res, nil
 }
 
 // deleteEncoder appends the strict delete of installed flow i as a
 // bundle-add.
 type deleteEncoder func(b []byte, xid, bundle uint32, i int) ([]byte, error)
 
-// applyWire diffs the sides as ComputeDiff does and sends the difference in
-// one atomic bundle; start is when the reconcile began, for
-// Result.Duration. A desired flow in wire form is sent as it was compared.
-func (s *Switch) applyWire(ctx context.Context, start time.Time, desired []flows.Flow, want, have flowSide, del deleteEncoder) (Result, error) {
-	return s.applyPairing(ctx, start, desired, want, have, pairSides(want, have), del)
-}
-
-// applyPairing is applyWire with the sides paired already.
+// applyPairing diffs the sides as ComputeDiff does (p is their pairing)
+// and sends the difference in one atomic bundle; start is when the
+// reconcile began, for Result.Duration. A desired flow in wire form is sent
+// as it was compared.
 func (s *Switch) applyPairing(ctx context.Context, start time.Time, desired []flows.Flow, want, have flowSide, p pairing, del deleteEncoder) (Result, error) {
 	res := Result{Diff: p.diffOf(want, have), Added: len(p.add), Modified: len(p.modify), Deleted: len(p.delete)}
 	if res.Diff.Empty() {
@@ -166,6 +201,49 @@ func (s *Switch) applyPairing(ctx context.Context, start time.Time, desired []fl
 	res.FlowMods = len(ops)
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// knownEncoder encodes op k of an update as a plain flow-mod or as a
+// bundle-add: a strict delete of an installed flow, or the add of a desired
+// one, sent as it was compared in wire form.
+func knownEncoder(ops []flowOp, desired, installed []flows.Flow, want flowSide) oneTripOp {
+	return func(b []byte, k int, xid uint32, bundle bool, id uint32) ([]byte, error) {
+		op := ops[k]
+		if op.delete {
+			if bundle {
+				return ofcodec.AppendBundleAdd(b, xid, id, ofcodec.BundleAtomic, installed[op.i], ofcodec.CommandDeleteStrict)
+			}
+			return ofcodec.AppendFlowMod(b, xid, installed[op.i], ofcodec.CommandDeleteStrict)
+		}
+		w := &want.bin[op.i]
+		switch {
+		case !w.ok && bundle: // the encoder says why it has no wire form
+			return ofcodec.AppendBundleAdd(b, xid, id, ofcodec.BundleAtomic, desired[op.i], ofcodec.CommandAdd)
+		case !w.ok:
+			return ofcodec.AppendFlowMod(b, xid, desired[op.i], ofcodec.CommandAdd)
+		case bundle:
+			return ofcodec.AppendBundleAddMod(b, xid, id, ofcodec.BundleAtomic, ofcodec.ModOf(desired[op.i], ofcodec.CommandAdd, w.match, w.instr))
+		}
+		return ofcodec.AppendMod(b, xid, ofcodec.ModOf(desired[op.i], ofcodec.CommandAdd, w.match, w.instr))
+	}
+}
+
+// encodable checks, before anything is sent, that every flow-mod of ops
+// encodes: a flow without a wire form says why (the codec's error).
+func encodable(ops []flowOp, desired, installed []flows.Flow, want, have flowSide) error {
+	for _, op := range ops {
+		side, fl, cmd := want, desired, uint8(ofcodec.CommandAdd)
+		if op.delete {
+			side, fl, cmd = have, installed, ofcodec.CommandDeleteStrict
+		}
+		if side.bin[op.i].ok {
+			continue
+		}
+		if _, err := ofcodec.AppendFlowMod(nil, 0, fl[op.i], cmd); err != nil {
+			return fmt.Errorf("nothing was sent: %w", err)
+		}
+	}
+	return nil
 }
 
 // flowOp is one flow-mod of a reconcile: the strict delete of installed

@@ -137,8 +137,17 @@ func (s *Switch) Reconcile(ctx context.Context, desired []flows.Flow, cookie, ma
 
 // ReconcileKnown is Reconcile for a caller that knows, without a dump, which
 // flows the switch holds of the ones it means to change (what its last
-// reconcile left): it makes installed become desired with the same diff and
-// the same atomic bundle as Reconcile, and sends no flow stats request.
+// reconcile left): it makes installed become desired with the same diff as
+// Reconcile, and sends no flow stats request. The difference goes in one
+// round trip: adds only (a modified flow is re-added, which replaces it in
+// one step) or deletes only as plain flow-mods and a barrier; deletes and
+// adds together as one atomic bundle whose open, adds and commit are
+// written at once. A flow-mod the switch rejects fails the update and is
+// named in the error. OVS applies the rest of a plain batch, and commits a
+// bundle without an add it rejected on arrival (one it rejects at the
+// commit fails the commit): what it applied is then undone with one more
+// atomic bundle, and the error says whether that worked, so a failed
+// update leaves the switch as it was but for a moment.
 // Deletes are strict with each installed flow's exact cookie; flows the
 // switch holds outside installed are never touched. Each side is expected
 // to have distinct Keys (OpenFlow holds one flow per Key), as for

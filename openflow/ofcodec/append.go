@@ -503,3 +503,27 @@ func AppendDeleteStrict(b []byte, xid, bundle uint32, flags uint16, r RawFlow) (
 		HardTimeout: r.HardTimeout(), Cookie: r.Cookie(), Match: r.Match()}
 	return AppendBundleAddMod(b, xid, bundle, flags, m)
 }
+
+// Bundle control types (ONF extension, OFPBCT_*), for AppendBundleControl.
+const (
+	BundleOpen   uint16 = 0
+	BundleCommit uint16 = 4
+	// BundleDiscard drops an open bundle unapplied.
+	BundleDiscard uint16 = 6
+	// BundleCommitReply is the type of a successful commit's reply.
+	BundleCommitReply uint16 = 5
+	bundleCtrlExpType        = 2300
+	bundleCtrlLen            = 24
+)
+
+// AppendBundleControl appends a bundle control request (open, commit, ...)
+// of bundle id with flags: what lets a bundle be sent in one write, open,
+// adds and commit together.
+func AppendBundleControl(b []byte, xid, bundle uint32, typ, flags uint16) []byte {
+	b = appendHeader(b, typeExperimenter, bundleCtrlLen, xid)
+	b = binary.BigEndian.AppendUint32(b, onfExperimenter)
+	b = binary.BigEndian.AppendUint32(b, bundleCtrlExpType)
+	b = binary.BigEndian.AppendUint32(b, bundle)
+	b = binary.BigEndian.AppendUint16(b, typ)
+	return binary.BigEndian.AppendUint16(b, flags)
+}

@@ -224,3 +224,88 @@ func (c *Conn) RequestMultipartParts(ctx context.Context, msg util.Message, part
 		}
 	}
 }
+
+// Closer appends the last message of an Exchange, with xid, to b: the
+// request whose reply ends the wait. encErr is why encoding the others
+// stopped (nil: all were encoded), so that it can write a discard where
+// it would have written a commit.
+type Closer func(b []byte, xid uint32, encErr error) []byte
+
+// Exchange is one round trip for a batch: it writes n messages, message i
+// encoded by enc with xid first+i, then the one end appends (index n), all
+// in one write when they fit in FlushBytes, and waits only for the reply
+// to that last message, which must be a request the switch answers (a
+// barrier, a bundle commit). A switch handles a connection's messages in
+// order, so every error reply to the others has arrived by then. It
+// returns the last reply (an error reply too, as it came) and the error
+// replies to the others, by index. An encoding error stops the batch: what
+// was encoded is still sent, followed by end, and the error is returned.
+func (c *Conn) Exchange(ctx context.Context, n int, enc Encoder, end Closer) (last Message, errs []BatchError, err error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	b := &rawBatch{c: c, first: c.ReserveXids(n + 1), n: n + 1, cl: newCall()}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return Message{}, nil, c.err
+	}
+	c.batches = append(c.batches, xidRange{b.first, uint32(b.n), b.cl})
+	c.mu.Unlock()
+	defer b.release()
+	buf := make([]byte, 0, min(FlushBytes+FlushBytes/4, 160*n+128))
+	var encErr error
+	for i := range n {
+		next, err := enc(buf, i, b.first+uint32(i))
+		if err != nil {
+			encErr = fmt.Errorf("encoding message %d of %d: %w", i, n, err)
+			break
+		}
+		buf = next
+		if len(buf) >= FlushBytes {
+			if err := c.writeFramesCtx(ctx, buf); err != nil {
+				return Message{}, nil, err
+			}
+			buf = buf[:0]
+		}
+	}
+	buf = end(buf, b.first+uint32(n), encErr)
+	if err := c.writeFramesCtx(ctx, buf); err != nil {
+		return Message{}, nil, err
+	}
+	last, errs, err = b.collect(ctx, n)
+	if err == nil {
+		err = encErr
+	}
+	return last, errs, err
+}
+
+// collect gathers the error replies to messages 0..last-1 of the batch
+// until the reply to message last, which it returns.
+func (b *rawBatch) collect(ctx context.Context, last int) (Message, []BatchError, error) {
+	var errs []BatchError
+	for {
+		got, err := b.c.wait(ctx, b.cl)
+		if err != nil {
+			return Message{}, errs, err
+		}
+		for _, m := range got {
+			i := int(m.Xid - b.first)
+			if i == last {
+				return m, errs, nil
+			}
+			if m.Type != TypeError {
+				continue // a bundle open's reply
+			}
+			e, derr := DecodeError(m.Raw)
+			if derr != nil {
+				return Message{}, errs, derr
+			}
+			errs = append(errs, BatchError{Index: i, Err: e})
+		}
+	}
+}
+
+// AppendBarrier appends a barrier request with xid to b.
+func AppendBarrier(b []byte, xid uint32) []byte {
+	return append(b, Version, TypeBarrierReq, 0, HeaderLen, byte(xid>>24), byte(xid>>16), byte(xid>>8), byte(xid))
+}

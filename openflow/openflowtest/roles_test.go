@@ -145,6 +145,13 @@ func TestRolesAsOVS(t *testing.T) {
 	slave := openflow.New(c2, nil)
 	fm, _ := ofcodec.FlowMod(flows.Flow{Table: 8, Priority: 1, Cookie: flows.CookieOwned | 2}, ofcodec.CommandAdd)
 	wantError(t, "slave bundle", slave.Bundle(ctxFor(t), []util.Message{fm}, nil), ofcodec.ErrorTypeBadRequest, ofcodec.BadRequestIsSlave)
+	// An incremental update of either form (plain flow-mods; a pipelined
+	// bundle) is refused as a whole.
+	one := flows.Flow{Table: 8, Priority: 3, Cookie: flows.CookieOwned | 3}
+	_, err := slave.ReconcileKnown(ctxFor(t), []flows.Flow{one}, nil)
+	wantError(t, "slave flow-mods", err, ofcodec.ErrorTypeBadRequest, ofcodec.BadRequestIsSlave)
+	_, err = slave.ReconcileKnown(ctxFor(t), []flows.Flow{one}, []flows.Flow{{Table: 8, Priority: 4, Cookie: flows.CookieOwned | 4}})
+	wantError(t, "slave pipelined bundle", err, ofcodec.ErrorTypeBadRequest, ofcodec.BadRequestIsSlave)
 	failed, err := c2.SendBatch(ctxFor(t), []util.Message{ofconn.Raw(ofconn.TypePacketOut, make([]byte, 16))})
 	if err != nil || len(failed) != 1 {
 		t.Fatalf("slave packet-out: %v, %v; want one error", failed, err)
