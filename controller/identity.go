@@ -15,55 +15,122 @@ import (
 // answer an echo request when another connection claims the ID.
 const claimProbeTimeout = 2 * time.Second
 
+// stalledAge is how long a handshake may take before a newcomer may
+// evict it when every pending slot is taken: an OVS switch completes its
+// handshakes in milliseconds, a silent peer never does, so a flood of
+// silent connections cannot keep a real switch out for handshakeTimeout.
+const stalledAge = time.Second
+
+// refusedEvicted labels a pending connection closed to make room.
+const refusedEvicted = "evicted-stalled"
+
+// pendingConn is a connection admitted and not yet identified; s.mu
+// guards it.
+type pendingConn struct {
+	nc       net.Conn
+	src      string // "" when not counted per source
+	since    time.Time
+	released bool
+}
+
 // admit counts nc among the connections not yet identified, or refuses (and
-// closes) it when there are MaxPending of them already, or
+// closes) it when there are MaxPending of them already and none has stalled
+// for stalledAge (else the oldest is closed to make room), or
 // MaxPendingPerSource from its address: a flood of silent connections then
 // costs a bounded amount of memory. Loopback addresses (this machine, where
 // emulated switches connect in bursts) count only against MaxPending.
 // release ends the count (once; later calls do nothing).
 func (s *Server) admit(nc net.Conn) (release func(), ok bool) {
+	return s.admitAt(nc, time.Now())
+}
+
+func (s *Server) admitAt(nc net.Conn, now time.Time) (release func(), ok bool) {
 	remote := nc.RemoteAddr().String()
-	src := remote
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		src = ap.Addr().Unmap().String()
-		if ap.Addr().IsLoopback() {
-			src = "" // not counted per source
-		}
-	}
+	src := pendingSource(remote)
 	reason, detail := "", ""
+	var evicted *pendingConn
+	pc := &pendingConn{nc: nc, src: src, since: now}
 	s.mu.Lock()
+	if s.pending >= s.o.MaxPending && (src == "" || s.pendingBySrc[src] < s.o.MaxPendingPerSource) {
+		evicted = s.evictStalledLocked(now)
+	}
 	switch {
 	case s.pending >= s.o.MaxPending:
 		reason, detail = refusedPending, fmt.Sprintf("%d connections are not identified yet (the limit of --max-pending-connections)", s.pending)
 	case src != "" && s.pendingBySrc[src] >= s.o.MaxPendingPerSource:
 		reason, detail = refusedPendingPerIP, fmt.Sprintf("%d connections from %s are not identified yet (the limit of --max-pending-per-source)", s.pendingBySrc[src], src)
 	default:
-		s.pending++
-		if src != "" {
-			s.pendingBySrc[src]++
-		}
+		s.addPendingLocked(pc)
 	}
 	s.mu.Unlock()
+	if evicted != nil {
+		evicted.nc.Close() // its handshake fails; its release does nothing
+		s.refuse(0, evicted.nc.RemoteAddr().String(), refusedEvicted,
+			fmt.Sprintf("no handshake after %v while every pending slot was taken", now.Sub(evicted.since).Round(time.Millisecond)))
+	}
 	if reason != "" {
 		s.refuse(0, remote, reason, detail)
 		nc.Close()
 		return nil, false
 	}
-	s.met.pending.Inc()
-	released := false
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if released {
-			return
-		}
-		released = true
-		s.pending--
-		if s.pendingBySrc[src]--; src == "" || s.pendingBySrc[src] <= 0 {
-			delete(s.pendingBySrc, src)
-		}
-		s.met.pending.Dec()
+		s.removePendingLocked(pc)
 	}, true
+}
+
+// pendingSource is the address remote's pending connections are counted
+// under, "" for loopback.
+func pendingSource(remote string) string {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return remote
+	}
+	if ap.Addr().IsLoopback() {
+		return ""
+	}
+	return ap.Addr().Unmap().String()
+}
+
+func (s *Server) addPendingLocked(pc *pendingConn) {
+	s.pending++
+	if pc.src != "" {
+		s.pendingBySrc[pc.src]++
+	}
+	s.pendingConns[pc] = struct{}{}
+	s.met.pending.Inc()
+}
+
+// removePendingLocked ends pc's count, once.
+func (s *Server) removePendingLocked(pc *pendingConn) {
+	if pc.released {
+		return
+	}
+	pc.released = true
+	delete(s.pendingConns, pc)
+	s.pending--
+	if s.pendingBySrc[pc.src]--; pc.src == "" || s.pendingBySrc[pc.src] <= 0 {
+		delete(s.pendingBySrc, pc.src)
+	}
+	s.met.pending.Dec()
+}
+
+// evictStalledLocked removes the oldest pending connection if it has been
+// pending for stalledAge, and returns it for the caller to close outside
+// the lock. The scan is linear, but only runs when every slot is taken.
+func (s *Server) evictStalledLocked(now time.Time) *pendingConn {
+	var oldest *pendingConn
+	for pc := range s.pendingConns {
+		if oldest == nil || pc.since.Before(oldest.since) {
+			oldest = pc
+		}
+	}
+	if oldest == nil || now.Sub(oldest.since) < stalledAge {
+		return nil
+	}
+	s.removePendingLocked(oldest)
+	return oldest
 }
 
 // checkCertificate refuses a TLS peer whose certificate does not name the

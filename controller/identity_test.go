@@ -409,3 +409,41 @@ func TestObserveRefusedLogsOnce(t *testing.T) {
 		t.Errorf("%d conflict lines after an hour, want 3", n)
 	}
 }
+
+// TestAdmitEvictsStalledHandshakes: with every pending slot taken, a
+// newcomer is refused while the others are young, and evicts (closes) the
+// oldest once it has been silent for stalledAge; the evicted connection's
+// own release then changes nothing.
+func TestAdmitEvictsStalledHandshakes(t *testing.T) {
+	s, err := NewServer(ServerOptions{Topology: parseTopo(t, testTopo), Log: zaptest.NewLogger(t), MaxPending: 2, MaxPendingPerSource: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := func(ip string) *addrConn {
+		return &addrConn{remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}}
+	}
+	t0 := time.Unix(1000, 0)
+	a, b := from("192.0.2.1"), from("192.0.2.2")
+	releaseA, okA := s.admitAt(a, t0)
+	_, okB := s.admitAt(b, t0.Add(100*time.Millisecond))
+	if !okA || !okB {
+		t.Fatal("the first two connections were not admitted")
+	}
+	if _, ok := s.admitAt(from("192.0.2.3"), t0.Add(500*time.Millisecond)); ok || a.closed || b.closed {
+		t.Fatalf("a newcomer while both are young: admitted %v, a closed %v, b closed %v; want refused, none closed", ok, a.closed, b.closed)
+	}
+	d := from("192.0.2.4")
+	if _, ok := s.admitAt(d, t0.Add(stalledAge+time.Millisecond)); !ok || !a.closed || b.closed {
+		t.Fatalf("a newcomer once a stalled: admitted %v, a closed %v, b closed %v; want admitted, a (the oldest) closed", ok, a.closed, b.closed)
+	}
+	releaseA() // a's handshake fails and releases: already done
+	if v, _ := metricValue(t, s, "connections_pending"); v != 2 {
+		t.Errorf("pending = %v, want 2 (b and d)", v)
+	}
+	if v, _ := metricValue(t, s, "switches_refused_total", "reason", refusedEvicted); v != 1 {
+		t.Errorf("refused{reason=%s} = %v, want 1", refusedEvicted, v)
+	}
+	if _, ok := s.admitAt(from("192.0.2.5"), t0.Add(stalledAge+2*time.Millisecond)); ok {
+		t.Error("admitted a third: b is not stalled yet, so nothing may be evicted")
+	}
+}

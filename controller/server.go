@@ -237,6 +237,7 @@ type Server struct {
 	// (admit), and the datapath IDs whose holder is being probed (claim).
 	pending      int
 	pendingBySrc map[string]int
+	pendingConns map[*pendingConn]struct{} // admitted, for evictStalled
 	claiming     map[uint64]bool
 	probeTimeout time.Duration
 	replyBudget  *ofconn.ReplyBudget
@@ -266,6 +267,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		adopted:      map[string]bool{},
 		allocs:       map[string]topology.Allocation{},
 		pendingBySrc: map[string]int{},
+		pendingConns: map[*pendingConn]struct{}{},
 		claiming:     map[uint64]bool{},
 		probeTimeout: claimProbeTimeout,
 		replyBudget:  ofconn.NewReplyBudget(o.ReplyBudget),
