@@ -133,7 +133,22 @@ func (p *plan) controllerArgs(c controller) []string {
 	if c.name != "" {
 		args = append(args, "--name", c.name)
 	}
+	// Kept in the lab's directory, so a controller killed and started
+	// again (as the failover tests do) rebuilds what it read from each
+	// host; the caller's own --state-file wins.
+	if !slices.ContainsFunc(p.o.ControllerArgs, func(a string) bool { return strings.HasPrefix(a, "--state-file") }) {
+		args = append(args, "--state-file", filepath.Join(p.dir, controllerState(c.name)))
+	}
 	return append(args, p.o.ControllerArgs...)
+}
+
+// controllerState is the --state-file name of the controller called name
+// ("" for a single unnamed controller).
+func controllerState(name string) string {
+	if name == "" {
+		return "controller-state.json"
+	}
+	return "controller-state-" + name + ".json"
 }
 
 // startOneController runs `ovs-vxctl controller` for c in the underlay

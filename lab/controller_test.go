@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,8 +28,14 @@ func TestOneControllerAsBefore(t *testing.T) {
 		t.Fatalf("controllers = %+v", p.ctrls)
 	}
 	args := strings.Join(p.controllerArgs(p.ctrls[0]), " ")
-	if want := "netns exec vx-demo /x controller -f /t.yaml --listen tcp:192.168.50.254:6653"; args != want {
+	want := "netns exec vx-demo /x controller -f /t.yaml --listen tcp:192.168.50.254:6653 --state-file " + filepath.Join(p.dir, "controller-state.json")
+	if args != want {
 		t.Errorf("args = %q, want %q", args, want)
+	}
+	// The caller's own --state-file wins.
+	p.o.ControllerArgs = []string{"--state-file=/var/lib/x.json"}
+	if args := p.controllerArgs(p.ctrls[0]); slices.Contains(args, "--state-file") || !slices.Contains(args, "--state-file=/var/lib/x.json") {
+		t.Errorf("args with the caller's --state-file = %q", args)
 	}
 }
 
@@ -48,7 +55,8 @@ func TestOneControllerPerReplica(t *testing.T) {
 		}
 		names[c.name] = true
 		args := p.controllerArgs(c)
-		if i := slices.Index(args, "--name"); i < 0 || args[i+1] != c.name || !slices.Contains(args, c.target) {
+		if i := slices.Index(args, "--name"); i < 0 || args[i+1] != c.name || !slices.Contains(args, c.target) ||
+			!slices.Contains(args, filepath.Join(p.dir, "controller-state-"+c.name+".json")) {
 			t.Errorf("args = %q", args)
 		}
 	}
