@@ -29,5 +29,11 @@
 // does) and Server.switchOwnerChanged (Server.mu, then a session's
 // mastership.mu, a leaf); nothing calls the directory while holding a lock
 // of this package, so the directory's own lock, held around its callbacks,
-// comes before all of them.
+// comes before all of them. The one call into the directory from inside
+// its callbacks, Server.changed queueing the delete of a forgotten MAC
+// (Directory.Forget), only sends on the writer's channel and never blocks.
+// Server.gaveUp.mu (switches released after a lost connection) is a leaf.
+// A hardware VTEP's loop runs only while this replica holds the VTEP's
+// claim (replica_hwvtep.go): its goroutine claims, checks the claim every
+// masterCheckInterval and cancels the loop it started on losing it.
 package controller

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -17,7 +18,8 @@ const maxNotReady = 20
 
 // NotReady lists what keeps the controller from being ready, a short line
 // each: every switch of the topology must be connected and programmed (one
-// reconcile succeeded, the last one included). Empty: ready.
+// reconcile succeeded, the last one included), or, for a switch this
+// replica is a slave of, connected. Empty: ready.
 func (s *Server) NotReady() []string {
 	st := s.topo()
 	states := map[uint64]SwitchState{}
@@ -40,6 +42,9 @@ func (s *Server) NotReady() []string {
 		switch {
 		case !ok:
 			out = append(out, fmt.Sprintf("%s %s: not connected", id.host.Name, id.bridge))
+		case sw.Role == ofcodec.RoleSlave.String():
+			// Another replica is its master and programs it: connected
+			// is all this replica owes it.
 		case !sw.Synced:
 			out = append(out, fmt.Sprintf("%s %s: connected, not programmed yet%s", id.host.Name, id.bridge, lastError(sw)))
 		case sw.LastError != "":

@@ -207,7 +207,7 @@ func (s *Server) updateHardwareVTEPs() (started, stopped []string) {
 			if old != nil {
 				<-old.done
 			}
-			s.runHardwareVTEP(ctx, h)
+			s.driveHardwareVTEP(ctx, h)
 		}()
 	}
 	return started, stopped
@@ -334,6 +334,9 @@ func (s *Server) observeLocal(h *topology.Host, local []hwvtep.LocalMAC, prev ma
 		}
 	}
 	s.changed(events, now)
+	// The other replicas hear of the switch's MACs through the directory:
+	// only this one reads the switch.
+	s.publishEvents(events)
 	return cur
 }
 

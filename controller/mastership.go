@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ovs-vxctl/ovs-vxctl/directory"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofconn"
 )
@@ -42,13 +43,51 @@ const (
 	claimTimeout = 3 * time.Second
 	// roleTimeout bounds one role request.
 	roleTimeout = 5 * time.Second
+	// releaseTimeout bounds releasing a switch whose session ended.
+	releaseTimeout = time.Second
+	// releaseHoldoff: how long a replica that lost its connection to a
+	// switch it mastered (and released it) leaves the switch to the
+	// replicas that kept theirs, even when the hash prefers it: its
+	// link to the switch just failed.
+	releaseHoldoff = 2 * time.Second
 )
+
+// releaseLog records when this replica released switches whose
+// connection it lost. Sessions of any switch call it; mu guards it.
+type releaseLog struct {
+	mu sync.Mutex
+	at map[uint64]time.Time
+}
+
+func (r *releaseLog) add(dpid uint64, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.at == nil {
+		r.at = map[uint64]time.Time{}
+	}
+	for d, t := range r.at { // bounded by the switches released lately
+		if now.Sub(t) > releaseHoldoff {
+			delete(r.at, d)
+		}
+	}
+	r.at[dpid] = now
+}
+
+// holding reports whether dpid was released less than releaseHoldoff ago.
+func (r *releaseLog) holding(dpid uint64, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.at[dpid]
+	return ok && now.Sub(t) < releaseHoldoff
+}
 
 // Claim outcomes, the "result" label of ovs_vxctl_controller_claims_total.
 const (
 	claimWon    = "won"
 	claimLost   = "lost"
 	claimFailed = "failed"
+	// claimReleased: a mastership given up when its session ended.
+	claimReleased = "released"
 )
 
 // mastership is a session's role among the replicas.
@@ -94,10 +133,10 @@ func (m *mastership) isMaster() bool {
 }
 
 // claimWanted says whether replica self should claim a switch whose row is
-// row (has: there is one): when there is none, when it names self, or when
-// its master is not alive.
+// row (has: there is one): when there is none, when it names self or
+// nobody (released), or when its master is not alive.
 func claimWanted(self string, row SwitchOwner, has bool, alive func(string) bool) bool {
-	return !has || row.Master == self || !alive(row.Master)
+	return !has || row.Master == self || row.Master == "" || !alive(row.Master)
 }
 
 // preferredReplica is the replica of live (plus self) that claims dpid
@@ -163,6 +202,7 @@ func (s *session) replicate(ctx context.Context) {
 		if gen, ok := s.tryClaim(ctx, &timer, time.Now()); ok {
 			s.runMaster(ctx, gen)
 			if ctx.Err() != nil || s.conn.Err() != nil {
+				s.release(gen)
 				return
 			}
 			timer = claimTimer{}
@@ -187,18 +227,27 @@ func (s *session) tryClaim(ctx context.Context, timer *claimTimer, now time.Time
 	row, has := dir.Owner(s.id.dpid)
 	mine := has && row.Master == srv.name
 	wanted := claimWanted(srv.name, row, has, dir.Alive) && (mine || now.Sub(srv.joined) >= joinSettle)
+	if wanted && has && row.Master == "" && srv.gaveUp.holding(s.id.dpid, now) && len(dir.LiveReplicas()) > 1 {
+		return 0, false
+	}
 	// Asked only of a claimable switch: a thousand sessions tick.
 	first := wanted && (mine || preferredReplica(s.id.dpid, dir.LiveReplicas(), srv.name) == srv.name)
 	if !timer.due(now, wanted, first) || !dir.Connected() {
 		return 0, false
 	}
 	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
-	own, won, err := dir.Claim(cctx, s.id.dpid, s.id.host.Name, s.id.bridge)
+	own, won, err := dir.ClaimAbove(cctx, s.id.dpid, s.id.host.Name, s.id.bridge, s.minGeneration(ctx, row, has))
 	cancel()
 	switch {
 	case err != nil:
 		srv.met.claims.WithLabelValues(claimFailed).Inc()
-		s.log.Debug("claiming the switch in the directory failed", zap.Error(err))
+		if errors.Is(err, directory.ErrGenerationRange) && srv.logOnce.allow(fmt.Sprintf("claim-range/%016x", s.id.dpid), now) {
+			// A switch (or row) with a generation near 2^63: not ours
+			// to count on; a person must reset it.
+			s.log.Warn("cannot claim the switch: its generation is out of range", zap.Error(err))
+		} else {
+			s.log.Debug("claiming the switch in the directory failed", zap.Error(err))
+		}
 		return 0, false
 	case !won:
 		srv.met.claims.WithLabelValues(claimLost).Inc()
@@ -213,6 +262,42 @@ func (s *session) tryClaim(ctx context.Context, timer *claimTimer, now time.Time
 		return 0, false
 	}
 	return own.Generation, true
+}
+
+// minGeneration is the least generation a claim needs for the switch to
+// accept it: above the one the switch remembers when that is ahead of the
+// directory's row (the directory was rebuilt while the switch kept
+// running, or the row was lost); 0 otherwise, or when the switch does not
+// say.
+func (s *session) minGeneration(ctx context.Context, row SwitchOwner, has bool) uint64 {
+	cur, err := s.roleRequest(ctx, ofcodec.RoleNoChange, 0)
+	if err != nil || cur.GenerationID == ofcodec.GenerationIDNone {
+		return 0
+	}
+	if has && !ofcodec.GenerationStale(row.Generation, cur.GenerationID) {
+		return 0
+	}
+	s.log.Info("the switch remembers a generation ahead of the directory's: claiming above it",
+		zap.Uint64("switch_generation", cur.GenerationID), zap.Uint64("directory_generation", row.Generation), zap.Bool("row", has))
+	return cur.GenerationID + 1
+}
+
+// release gives the switch up in the directory after the master part
+// ended with the connection (or the controller stopping), so that a
+// replica still connected to it claims it at once rather than after this
+// one's heartbeat times out. Best effort, bounded: the session is over.
+func (s *session) release(gen uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	ok, err := s.srv.dir.Release(ctx, s.id.dpid, gen)
+	switch {
+	case err != nil:
+		s.log.Warn("releasing the switch in the directory failed: another replica takes it once this one's heartbeat times out", zap.Error(err))
+	case ok:
+		s.srv.gaveUp.add(s.id.dpid, time.Now())
+		s.srv.met.claims.WithLabelValues(claimReleased).Inc()
+		s.log.Info("switch released in the directory", zap.Uint64("generation", gen))
+	}
 }
 
 // runMaster programs the switch as its master until demoted or ctx ends.

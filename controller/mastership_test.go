@@ -20,6 +20,7 @@ func TestMastershipClaimWanted(t *testing.T) {
 		{SwitchOwner{Master: "me"}, true, true},     // this replica, restarted
 		{SwitchOwner{Master: "other"}, true, false}, // a live master
 		{SwitchOwner{Master: "dead"}, true, true},   // a dead one
+		{SwitchOwner{Master: ""}, true, true},       // released
 	} {
 		if got := claimWanted("me", c.row, c.has, alive); got != c.want {
 			t.Errorf("claimWanted(%+v, %v) = %v, want %v", c.row, c.has, got, c.want)
@@ -114,5 +115,26 @@ func TestReplicaMergeKnowledge(t *testing.T) {
 	// A merged MAC on a live host is not forgotten at once.
 	if ev := k.Expire(now.Add(time.Second), time.Minute, func(string) bool { return true }); len(ev) != 0 {
 		t.Errorf("merged MACs expired at once: %v", kinds(ev))
+	}
+}
+
+// A switch released after a lost connection is left to the others for
+// releaseHoldoff, then claimable again; old entries are dropped.
+func TestMastershipReleaseHoldoff(t *testing.T) {
+	var r releaseLog
+	t0 := time.Unix(1000, 0)
+	if r.holding(7, t0) {
+		t.Fatal("holding a switch never released")
+	}
+	r.add(7, t0)
+	if !r.holding(7, t0.Add(releaseHoldoff-time.Millisecond)) || r.holding(8, t0) {
+		t.Error("not holding 7 within the holdoff, or holding 8")
+	}
+	if r.holding(7, t0.Add(releaseHoldoff)) {
+		t.Error("still holding 7 after the holdoff")
+	}
+	r.add(8, t0.Add(2*releaseHoldoff))
+	if len(r.at) != 1 {
+		t.Errorf("%d entries kept, want 1 (7 expired)", len(r.at))
 	}
 }

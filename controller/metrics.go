@@ -75,6 +75,11 @@ const (
 	learnedDropped = "dropped" // its queue was full
 	learnedMerged  = "merged"  // another replica's, taken into the knowledge
 	learnedRefused = "refused" // another replica's, over a bound on learned MACs
+	// learnedMalformed: a row that does not parse or names a host (or
+	// network) the topology lacks, left out.
+	learnedMalformed = "malformed"
+	// learnedForgotten: a forgotten MAC's row queued for deletion.
+	learnedForgotten = "forgotten"
 )
 
 // registerReplica registers the metrics of controller replicas, every label
@@ -84,7 +89,7 @@ func (m *metrics) registerReplica(reg *prometheus.Registry, connected func() boo
 	m.roleChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "role_changes_total",
 		Help: "OpenFlow roles this replica took on a switch, by role (master, slave)."}, []string{"role"})
 	m.claims = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "claims_total",
-		Help: "Claims of a switch's mastership in the directory, by result (won, lost, failed: the directory could not commit)."}, []string{"result"})
+		Help: "Claims of a switch's mastership in the directory, by result (won, lost, failed: the directory could not commit; released: given up when its session ended)."}, []string{"result"})
 	m.replicaLearned = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "directory_endpoints_total",
 		Help: "Learned endpoints exchanged with the directory, by result (written, dropped on a full queue, merged from another replica, refused by a bound)."}, []string{"result"})
 	dirUp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "directory_connected",
@@ -99,10 +104,10 @@ func (m *metrics) registerReplica(reg *prometheus.Registry, connected func() boo
 	for _, r := range []string{"master", "slave"} {
 		m.roleChanges.WithLabelValues(r)
 	}
-	for _, r := range []string{claimWon, claimLost, claimFailed} {
+	for _, r := range []string{claimWon, claimLost, claimFailed, claimReleased} {
 		m.claims.WithLabelValues(r)
 	}
-	for _, r := range []string{learnedWritten, learnedDropped, learnedMerged, learnedRefused} {
+	for _, r := range []string{learnedWritten, learnedDropped, learnedMerged, learnedRefused, learnedMalformed, learnedForgotten} {
 		m.replicaLearned.WithLabelValues(r)
 	}
 }

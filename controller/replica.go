@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -31,6 +32,16 @@ type Directory interface {
 	Connected() bool
 	// Claim makes this replica master of dpid unless a live replica is.
 	Claim(ctx context.Context, dpid uint64, host, bridge string) (SwitchOwner, bool, error)
+	// ClaimAbove is Claim with a generation of at least min.
+	ClaimAbove(ctx context.Context, dpid uint64, host, bridge string, min uint64) (SwitchOwner, bool, error)
+	// Release gives up this replica's mastership of dpid at generation
+	// gen (master "", generation kept); false: the row had changed.
+	Release(ctx context.Context, dpid, gen uint64) (bool, error)
+	// ClaimKey, KeyOwner and ReleaseKey are Claim, Owner and Release of
+	// a claim key (directory.HardwareVTEPKey).
+	ClaimKey(ctx context.Context, key, host, bridge string) (SwitchOwner, bool, error)
+	KeyOwner(key string) (SwitchOwner, bool)
+	ReleaseKey(ctx context.Context, key string, gen uint64) (bool, error)
 	// Owner is the cached Switch row of dpid.
 	Owner(dpid uint64) (SwitchOwner, bool)
 	// Alive reports whether replica name's heartbeat is recent.
@@ -43,6 +54,8 @@ type Directory interface {
 	Endpoint(k directory.Key) (directory.Endpoint, bool)
 	// Learn queues a learned endpoint for a batched write; false: dropped.
 	Learn(e directory.Endpoint) bool
+	// Forget queues the conditional delete of k's learned row on host.
+	Forget(k directory.Key, host string) bool
 	// Close stops the client.
 	Close()
 }
@@ -112,15 +125,20 @@ func (s *Server) openDirectory() (Directory, error) {
 
 // joinDirectory waits (at most directoryWait) for the directory and seeds
 // the knowledge with the endpoints learned by any replica, so that a
-// restarted controller re-learns and re-installs nothing.
-func (s *Server) joinDirectory(ctx context.Context) {
+// restarted controller re-learns and re-installs nothing. It fails only
+// when a live replica already has this one's name: two of one name would
+// take each other's switches for their own.
+func (s *Server) joinDirectory(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, directoryWait)
 	err := s.dir.Ready(wctx)
 	cancel()
 	s.joined = time.Now()
+	if errors.Is(err, directory.ErrNameInUse) {
+		return fmt.Errorf("controller replica %s: %w (give each replica its own --name)", s.name, err)
+	}
 	if err != nil {
 		s.log.Warn("directory not reachable yet: serving switches, claiming none until it is", zap.Error(err))
-		return
+		return nil
 	}
 	eps := s.dir.Endpoints()
 	n := 0
@@ -130,6 +148,7 @@ func (s *Server) joinDirectory(ctx context.Context) {
 		n += len(ev)
 	}
 	s.log.Info("joined the directory", zap.String("replica", s.name), zap.Int("endpoints", len(eps)), zap.Int("changes", n))
+	return nil
 }
 
 // directoryChanged takes in a change of the directory's Endpoint table
@@ -142,8 +161,8 @@ func (s *Server) directoryChanged(old, new *directory.Endpoint) {
 		if old == nil || old.Kind != directory.KindLearned || old.Writer == s.name {
 			return
 		}
-		key, _, ok := endpointKey(old)
-		if !ok {
+		key, _, err := endpointKey(old)
+		if err != nil {
 			return
 		}
 		s.changed(s.know.Withdraw(key, old.Host), now)
@@ -153,7 +172,7 @@ func (s *Server) directoryChanged(old, new *directory.Endpoint) {
 		// Its own write coming back: older than what it knows now. Only
 		// a key it does not know (its previous run's, seen when the
 		// directory was not reachable at start) is news.
-		if key, _, ok := endpointKey(new); !ok || s.knows(key) {
+		if key, _, err := endpointKey(new); err != nil || s.knows(key) {
 			return
 		}
 	}
@@ -167,14 +186,20 @@ func (s *Server) knows(key MACKey) bool {
 }
 
 // merge puts a learned endpoint of the directory into the knowledge and
-// marks the switches it changes; declared ones come from the topology.
+// marks the switches it changes; declared ones come from the topology. A
+// row that does not parse or names a host the topology lacks is logged,
+// counted and left out: whoever wrote it, nothing changes here.
 func (s *Server) merge(e *directory.Endpoint, now time.Time) []Event {
 	if e.Kind != directory.KindLearned {
 		return nil
 	}
-	key, ips, ok := endpointKey(e)
-	if !ok {
-		s.log.Debug("ignoring a malformed directory endpoint", zap.Uint32("vni", e.VNI), zap.String("mac", e.MAC))
+	key, ips, err := s.endpointKey(e)
+	if err != nil {
+		s.met.replicaLearned.WithLabelValues(learnedMalformed).Inc()
+		if s.logOnce.allow("directory/malformed", now) {
+			s.log.Warn("ignoring an endpoint row of the directory", zap.Uint32("vni", e.VNI), zap.String("mac", e.MAC),
+				zap.String("host", e.Host), zap.String("writer", e.Writer), zap.Error(err))
+		}
 		return nil
 	}
 	ev, err := s.know.Merge(key, e.Host, ips, now)
@@ -192,28 +217,79 @@ func (s *Server) merge(e *directory.Endpoint, now time.Time) []Event {
 	return ev
 }
 
+// endpointKey parses a directory endpoint's key and addresses and checks
+// that its host is one of the topology's, in the endpoint's network.
+func (s *Server) endpointKey(e *directory.Endpoint) (MACKey, []netip.Addr, error) {
+	key, ips, err := endpointKey(e)
+	if err != nil {
+		return MACKey{}, nil, err
+	}
+	t := s.topo().t
+	h := t.Host(e.Host)
+	if h == nil {
+		return MACKey{}, nil, fmt.Errorf("host %q is not in topology %s", e.Host, t.Name)
+	}
+	if !inNetwork(t, e.Host, e.VNI) {
+		return MACKey{}, nil, fmt.Errorf("host %s has no port in VNI %d", e.Host, e.VNI)
+	}
+	return key, ips, nil
+}
+
 // endpointKey parses a directory endpoint's key and addresses.
-func endpointKey(e *directory.Endpoint) (MACKey, []netip.Addr, bool) {
+func endpointKey(e *directory.Endpoint) (MACKey, []netip.Addr, error) {
 	mac, err := net.ParseMAC(e.MAC)
 	if err != nil {
-		return MACKey{}, nil, false
+		return MACKey{}, nil, fmt.Errorf("mac %q: %w", e.MAC, err)
+	}
+	if e.VNI == 0 || e.VNI >= 1<<24 {
+		return MACKey{}, nil, fmt.Errorf("vni %d is not a VXLAN network identifier", e.VNI)
 	}
 	key, ok := KeyOf(e.VNI, mac)
-	if !ok {
-		return MACKey{}, nil, false
+	if ok && mac[0]&1 != 0 {
+		return MACKey{}, nil, fmt.Errorf("mac %s is a group address: never learned", e.MAC)
 	}
-	var ips []netip.Addr
+	if !ok {
+		return MACKey{}, nil, fmt.Errorf("(vni %d, mac %s) is not a key of a learned endpoint", e.VNI, e.MAC)
+	}
+	ips := make([]netip.Addr, 0, len(e.IPs))
 	for _, s := range e.IPs {
-		if a, err := netip.ParseAddr(s); err == nil {
-			ips = append(ips, a)
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return MACKey{}, nil, fmt.Errorf("ip %q: %w", s, err)
+		}
+		ips = append(ips, a)
+	}
+	return key, ips, nil
+}
+
+// unpublish queues the directory's delete of the learned MACs events
+// forgot here (aged out, withdrawn, or a reload removed their host or
+// network); the directory client deletes a row only if it is still the one
+// it saw, on that host. Forgets of rows another replica already deleted
+// find nothing to delete.
+func (s *Server) unpublish(ev []Event) {
+	if s.dir == nil {
+		return
+	}
+	for _, e := range ev {
+		if e.Kind != EventForgotten {
+			continue
+		}
+		k := directory.Key{VNI: e.Key.VNI, MAC: strings.ToLower(e.Key.HardwareAddr().String())}
+		if s.dir.Forget(k, e.Host) {
+			s.met.replicaLearned.WithLabelValues(learnedForgotten).Inc()
+		} else {
+			s.met.replicaLearned.WithLabelValues(learnedDropped).Inc()
 		}
 	}
-	return key, ips, true
 }
 
 // publish queues what this replica now knows of key for the directory,
 // unless the directory already says the same.
-func (s *Server) publish(key MACKey) {
+// fresh (a MAC the knowledge did not have) writes even a row the
+// directory's cache holds alike: that row may be one a queued Forget of
+// this replica is about to delete (aged out, then seen again at once).
+func (s *Server) publish(key MACKey, fresh bool) {
 	if s.dir == nil {
 		return
 	}
@@ -228,7 +304,7 @@ func (s *Server) publish(key MACKey) {
 	slices.Sort(ips)
 	de := directory.Endpoint{Key: directory.Key{VNI: key.VNI, MAC: strings.ToLower(key.HardwareAddr().String())},
 		Host: e.Host, IPs: ips, Kind: directory.KindLearned, Writer: s.name, Updated: time.Now()}
-	if cur, ok := s.dir.Endpoint(de.Key); ok && cur.Host == de.Host && slices.Equal(cur.IPs, de.IPs) {
+	if cur, ok := s.dir.Endpoint(de.Key); !fresh && ok && cur.Host == de.Host && slices.Equal(cur.IPs, de.IPs) {
 		return
 	}
 	if s.dir.Learn(de) {
@@ -249,7 +325,7 @@ func (s *Server) publishEvents(ev []Event) {
 			continue
 		}
 		done[e.Key] = true
-		s.publish(e.Key)
+		s.publish(e.Key, e.Kind == EventLearned)
 	}
 }
 

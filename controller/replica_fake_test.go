@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -21,6 +22,7 @@ type fakeCluster struct {
 
 	mu       sync.Mutex
 	switches map[uint64]SwitchOwner
+	rows     map[string]SwitchOwner // by key: switches' and claim keys'
 	eps      map[directory.Key]directory.Endpoint
 	clients  []*fakeDir
 	closed   map[string]time.Time // replica -> when its client closed
@@ -31,7 +33,7 @@ type fakeCluster struct {
 }
 
 func newFakeCluster(timeout time.Duration) *fakeCluster {
-	return &fakeCluster{timeout: timeout, switches: map[uint64]SwitchOwner{}, eps: map[directory.Key]directory.Endpoint{},
+	return &fakeCluster{timeout: timeout, switches: map[uint64]SwitchOwner{}, rows: map[string]SwitchOwner{}, eps: map[directory.Key]directory.Endpoint{},
 		closed: map[string]time.Time{}, others: map[string]bool{}}
 }
 
@@ -137,24 +139,102 @@ func (d *fakeDir) Connected() bool {
 }
 
 func (d *fakeDir) Claim(ctx context.Context, dpid uint64, host, bridge string) (SwitchOwner, bool, error) {
+	return d.claim(fmt.Sprintf("%016x", dpid), dpid, host, bridge, 0)
+}
+
+func (d *fakeDir) ClaimAbove(ctx context.Context, dpid uint64, host, bridge string, min uint64) (SwitchOwner, bool, error) {
+	return d.claim(fmt.Sprintf("%016x", dpid), dpid, host, bridge, min)
+}
+
+func (d *fakeDir) ClaimKey(ctx context.Context, key, host, bridge string) (SwitchOwner, bool, error) {
+	return d.claim(key, 0, host, bridge, 0)
+}
+
+// claim is directory.Client's claim rules on the fake's rows.
+func (d *fakeDir) claim(key string, dpid uint64, host, bridge string, min uint64) (SwitchOwner, bool, error) {
 	c, name := d.c, d.hooks.Name
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down {
 		return SwitchOwner{}, false, errFakeDown
 	}
-	row, has := c.switches[dpid]
-	if has && row.Master != name && c.aliveLocked(row.Master) {
+	row, has := c.rowLocked(key, dpid)
+	if has && row.Master != name && row.Master != "" && c.aliveLocked(row.Master) {
 		return row, false, nil
 	}
-	if has && row.Master == name {
+	if has && row.Master == name && row.Generation >= min {
 		return row, true, nil
 	}
-	row = SwitchOwner{DatapathID: dpid, Host: host, Bridge: bridge, Master: name, Generation: row.Generation + 1}
-	c.switches[dpid] = row
+	row = SwitchOwner{DatapathID: dpid, Host: host, Bridge: bridge, Master: name, Generation: max(row.Generation+1, min)}
+	c.putRowLocked(key, row)
 	c.claims++
-	c.notifyLocked(func(h DirectoryHooks) { h.OnSwitch(row) })
 	return row, true, nil
+}
+
+// rowLocked is the row of key; a switch's (dpid != 0) is in switches,
+// which tests also set directly.
+func (c *fakeCluster) rowLocked(key string, dpid uint64) (SwitchOwner, bool) {
+	if dpid != 0 {
+		o, ok := c.switches[dpid]
+		return o, ok
+	}
+	o, ok := c.rows[key]
+	return o, ok
+}
+
+// putRowLocked stores a row and tells OnSwitch of a switch's.
+func (c *fakeCluster) putRowLocked(key string, row SwitchOwner) {
+	c.rows[key] = row
+	if row.DatapathID != 0 {
+		c.switches[row.DatapathID] = row
+		c.notifyLocked(func(h DirectoryHooks) { h.OnSwitch(row) })
+	}
+}
+
+func (d *fakeDir) Release(ctx context.Context, dpid, gen uint64) (bool, error) {
+	return d.release(fmt.Sprintf("%016x", dpid), dpid, gen)
+}
+
+func (d *fakeDir) ReleaseKey(ctx context.Context, key string, gen uint64) (bool, error) {
+	return d.release(key, 0, gen)
+}
+
+func (d *fakeDir) release(key string, dpid, gen uint64) (bool, error) {
+	c := d.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down {
+		return false, errFakeDown
+	}
+	row, has := c.rowLocked(key, dpid)
+	if !has || row.Master != d.hooks.Name || row.Generation != gen {
+		return false, nil
+	}
+	row.Master = ""
+	c.putRowLocked(key, row)
+	return true, nil
+}
+
+func (d *fakeDir) KeyOwner(key string) (SwitchOwner, bool) {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	o, ok := d.c.rows[key]
+	return o, ok
+}
+
+// Forget deletes k's row if it is learned on host (the real client also
+// checks it is the row it last saw).
+func (d *fakeDir) Forget(k directory.Key, host string) bool {
+	c := d.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, had := c.eps[k]
+	if !had || old.Host != host || old.Kind != directory.KindLearned || c.down {
+		return true
+	}
+	delete(c.eps, k)
+	c.notifyLocked(func(h DirectoryHooks) { o := old; h.OnChange(&o, nil) })
+	return true
 }
 
 func (d *fakeDir) Owner(dpid uint64) (SwitchOwner, bool) { return d.c.owner(dpid) }

@@ -213,6 +213,9 @@ type Server struct {
 	name   string
 	dir    Directory
 	joined time.Time // when Run joined the directory (joinSettle)
+	// gaveUp: switches whose connection this replica lost as master
+	// (mastership.go), so it lets others claim them first.
+	gaveUp releaseLog
 
 	// cur is the topology served and what derives from it, swapped whole
 	// by Reload (reload.go).
@@ -328,7 +331,14 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 		ready()
 	}
 	if dir != nil {
-		s.joinDirectory(ctx)
+		if err := s.joinDirectory(ctx); err != nil {
+			closeListeners(listeners)
+			if metricsSrv != nil {
+				metricsSrv.Close()
+			}
+			s.mem.close()
+			return err
+		}
 	}
 	s.serve(ctx, listeners)
 	if metricsSrv != nil {
@@ -634,6 +644,7 @@ func (s *Server) changed(ev []Event, when time.Time) {
 	if len(ev) == 0 {
 		return
 	}
+	s.unpublish(ev)
 	vnis := map[uint32]bool{}
 	for _, e := range ev {
 		vnis[e.Key.VNI] = true

@@ -159,10 +159,21 @@ func (c *Client) syncLocked(ctx context.Context, s *session) error {
 		}
 	}
 	dpids := make(map[uint64]bool, len(sws))
+	keys := make(map[string]bool, len(sws))
 	for i := range sws {
-		if o, ok := switchFromModel(&sws[i]); ok {
+		o, err := switchFromModel(&sws[i])
+		if err != nil {
+			continue // the monitor's event of it was logged and counted
+		}
+		keys[sws[i].DatapathID] = true
+		if isDPIDKey(sws[i].DatapathID) {
 			dpids[o.DatapathID] = true
-			c.putSwitchLocked(o)
+		}
+		c.putSwitchLocked(sws[i].DatapathID, o)
+	}
+	for k := range c.keyed {
+		if !keys[k] {
+			delete(c.keyed, k)
 		}
 	}
 	for dpid := range c.switches {

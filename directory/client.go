@@ -96,6 +96,9 @@ type Stats struct {
 	HeartbeatFailures uint64 // heartbeats not committed (no leader, stalled, refused)
 	ClaimsWon         uint64 // Claim calls that made or kept this replica master
 	ClaimsLost        uint64 // Claim calls that found another master
+
+	Forgotten uint64 // forgotten endpoints' rows deleted (Forget)
+	Malformed uint64 // rows not taken into the cache: not what ovs-vxctl writes
 }
 
 // Client is a connection to the directory cluster's leader that moves to
@@ -126,14 +129,21 @@ type Client struct {
 	// and install, under mu.
 	switches    map[uint64]SwitchOwner
 	unannounced map[uint64]SwitchOwner // claimed rows OnSwitch has not been called for yet
+	keyed       map[string]SwitchOwner // rows of claim keys (ClaimKey)
 	live        *liveness
 	synced      chan struct{} // (cap 1) a session was installed: beat now
 
-	queue                          chan Endpoint
+	queue                          chan queued
 	txns, rows, dropped, failovers atomic.Uint64
 	beats, beatFails, won, lost    atomic.Uint64
-	cancel                         context.CancelFunc
-	done                           sync.WaitGroup
+	forgotten, malformed           atomic.Uint64
+	// checked is closed once this replica's name was checked against a
+	// live replica of the same name (replica.go); conflict, under mu,
+	// is that replica's error.
+	checked  chan struct{}
+	conflict error
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
 }
 
 // session is one libovsdb connection to one member.
@@ -167,7 +177,7 @@ func Open(o Options) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		o: o, log: o.Logger, ready: make(chan struct{}), cache: map[Key]Endpoint{},
-		queue: make(chan Endpoint, o.QueueSize), cancel: cancel,
+		queue: make(chan queued, o.QueueSize), cancel: cancel, checked: make(chan struct{}), keyed: map[string]SwitchOwner{},
 		switches: map[uint64]SwitchOwner{}, unannounced: map[uint64]SwitchOwner{}, live: newLiveness(o.Name), synced: make(chan struct{}, 1),
 	}
 	c.done.Add(3)
@@ -177,14 +187,18 @@ func Open(o Options) (*Client, error) {
 	return c, nil
 }
 
-// Ready waits until the client has connected once and holds the table.
+// Ready waits until the client has connected once, holds the tables and
+// has checked that no live replica has its name: if one has, Ready returns
+// an error wrapping ErrNameInUse (and the client writes nothing).
 func (c *Client) Ready(ctx context.Context) error {
-	select {
-	case <-c.ready:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the directory at %v: %w", c.o.Endpoints, ctx.Err())
+	for _, ch := range []chan struct{}{c.ready, c.checked} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the directory at %v: %w", c.o.Endpoints, ctx.Err())
+		}
 	}
+	return c.nameConflict()
 }
 
 // Close stops the client; learned endpoints not written yet are lost.
@@ -196,7 +210,8 @@ func (c *Client) Close() {
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{Transactions: c.txns.Load(), Rows: c.rows.Load(), Dropped: c.dropped.Load(), Failovers: c.failovers.Load(),
-		Heartbeats: c.beats.Load(), HeartbeatFailures: c.beatFails.Load(), ClaimsWon: c.won.Load(), ClaimsLost: c.lost.Load()}
+		Heartbeats: c.beats.Load(), HeartbeatFailures: c.beatFails.Load(), ClaimsWon: c.won.Load(), ClaimsLost: c.lost.Load(),
+		Forgotten: c.forgotten.Load(), Malformed: c.malformed.Load()}
 }
 
 // Endpoint is what the cache holds for k.

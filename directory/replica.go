@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -134,11 +135,12 @@ func (c *Client) removeReplica(s *session, r *model.Replica) {
 // so a slow directory delays no learned endpoint beyond CallTimeout.
 func (c *Client) heartbeat(ctx context.Context) {
 	if c.o.Name == "" {
+		close(c.checked)
 		return
 	}
 	tick := time.NewTicker(c.o.HeartbeatInterval)
 	defer tick.Stop()
-	failing := false
+	failing, checked := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -146,7 +148,18 @@ func (c *Client) heartbeat(ctx context.Context) {
 		case <-tick.C:
 		case <-c.synced:
 		}
-		err := c.beat(ctx)
+		// The name is checked once, at the first sync, before this
+		// replica's first beat can touch the row.
+		err := errNoSession
+		if !checked && c.isReady() {
+			if !c.checkName(ctx) {
+				return
+			}
+			checked = true
+		}
+		if checked {
+			err = c.beat(ctx)
+		}
 		switch {
 		case err == nil:
 			c.beats.Add(1)
@@ -194,4 +207,56 @@ func (c *Client) beat(ctx context.Context) error {
 	}
 	_, err := c.commit(ctx, s, ops)
 	return err
+}
+
+// ErrNameInUse: another replica with this client's name is alive (its
+// heartbeat moves); this client writes nothing.
+var ErrNameInUse = errors.New("replica name in use by a live replica")
+
+// nameConflict is the error of a name found in use, nil otherwise.
+func (c *Client) nameConflict() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conflict
+}
+
+// checkName, called once the first session is synced: when the directory
+// already has a Replica row of this name, it watches its heartbeat for a heartbeat
+// timeout (plus an interval) before this client writes any: a heartbeat
+// that moves meanwhile is another live replica of the same name, and two
+// would take each other's switches for their own. A row that stands still
+// is this replica's previous run. false: do not beat (conflict, or ctx
+// ended).
+func (c *Client) checkName(ctx context.Context) bool {
+	defer close(c.checked)
+	c.mu.Lock()
+	before, have := c.live.beats[c.o.Name]
+	c.mu.Unlock()
+	if !have {
+		return true
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(c.o.ReplicaTimeout + c.o.HeartbeatInterval):
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now, ok := c.live.beats[c.o.Name]; ok && now.value != before.value {
+		c.conflict = fmt.Errorf("replica %q: its heartbeat in the directory moved from %d to %d while this one was silent: %w",
+			c.o.Name, before.value, now.value, ErrNameInUse)
+		c.log.Error("another live replica has this name: not taking part", zap.String("replica", c.o.Name), zap.Error(c.conflict))
+		return false
+	}
+	return true
+}
+
+// isReady reports whether the first session was synced.
+func (c *Client) isReady() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
+	}
 }

@@ -72,7 +72,28 @@ func (c *Client) transact(ctx context.Context, eps []Endpoint) error {
 		row["vni"], row["mac"] = int(e.VNI), e.MAC
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: model.EndpointTable, Row: row})
 	}
-	_, err = c.commit(ctx, s, ops)
+	res, err := c.commit(ctx, s, ops)
+	if err != nil {
+		return err
+	}
+	// An update that found no row: the row was deleted (a Forget, just
+	// before) and the cache has not heard yet. Insert it instead.
+	var gone []Endpoint
+	for i, op := range ops {
+		if op.Op == ovsdb.OperationUpdate && i < len(res) && res[i].Count == 0 {
+			gone = append(gone, eps[i])
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	ins := make([]ovsdb.Operation, 0, len(gone))
+	for _, e := range gone {
+		row, _ := e.row() // it converted above
+		row["vni"], row["mac"] = int(e.VNI), e.MAC
+		ins = append(ins, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: model.EndpointTable, Row: row})
+	}
+	_, err = c.commit(ctx, s, ins)
 	return err
 }
 
@@ -115,12 +136,34 @@ func (c *Client) commit(ctx context.Context, s *session, ops []ovsdb.Operation) 
 	return res, nil
 }
 
+// queued is an entry of the batching writer's queue: an endpoint to write,
+// or (forget) one whose row to delete.
+type queued struct {
+	e      Endpoint
+	forget bool
+}
+
 // Learn queues a learned endpoint for the batching writer. It never
 // blocks: on a full queue it drops e, counts it and reports false.
 func (c *Client) Learn(e Endpoint) bool {
 	e.Kind = KindLearned
+	return c.enqueue(queued{e: e})
+}
+
+// Forget queues the deletion of k's learned row, batched like Learn (same
+// queue, same bounds): a MAC this replica forgot (aged out, or a reload
+// removed its host or network) on host. The delete is conditional: only
+// the row as this client's cache holds it when the batch goes, and only if
+// it is learned and on host; so a fresher write by another replica (a move,
+// or learned again) is never deleted, and nor is a key the cache does not
+// hold. false: the queue was full.
+func (c *Client) Forget(k Key, host string) bool {
+	return c.enqueue(queued{e: Endpoint{Key: k, Host: host, Kind: KindLearned}, forget: true})
+}
+
+func (c *Client) enqueue(q queued) bool {
 	select {
-	case c.queue <- e:
+	case c.queue <- q:
 		return true
 	default:
 		c.dropped.Add(1)
@@ -134,19 +177,19 @@ func (c *Client) Learn(e Endpoint) bool {
 // last one wins), in one transaction.
 func (c *Client) writeLearned(ctx context.Context) {
 	for {
-		var first Endpoint
+		var first queued
 		select {
 		case <-ctx.Done():
 			return
 		case first = <-c.queue:
 		}
-		batch := map[Key]Endpoint{first.Key: first}
-		order := []Key{first.Key}
-		add := func(e Endpoint) {
-			if _, dup := batch[e.Key]; !dup {
-				order = append(order, e.Key)
+		batch := map[Key]queued{first.e.Key: first}
+		order := []Key{first.e.Key}
+		add := func(q queued) {
+			if _, dup := batch[q.e.Key]; !dup {
+				order = append(order, q.e.Key)
 			}
-			batch[e.Key] = e
+			batch[q.e.Key] = q
 		}
 		timer := time.NewTimer(c.o.FlushInterval)
 	fill:
@@ -155,8 +198,8 @@ func (c *Client) writeLearned(ctx context.Context) {
 			case <-ctx.Done():
 				timer.Stop()
 				return
-			case e := <-c.queue:
-				add(e)
+			case q := <-c.queue:
+				add(q)
 			case <-timer.C:
 				break fill
 			}
@@ -165,18 +208,69 @@ func (c *Client) writeLearned(ctx context.Context) {
 	drain:
 		for len(batch) < c.o.MaxBatch {
 			select {
-			case e := <-c.queue:
-				add(e)
+			case q := <-c.queue:
+				add(q)
 			default:
 				break drain
 			}
 		}
-		eps := make([]Endpoint, 0, len(order))
+		var eps, gone []Endpoint
 		for _, k := range order {
-			eps = append(eps, batch[k])
+			if q := batch[k]; q.forget {
+				gone = append(gone, q.e)
+			} else {
+				eps = append(eps, q.e)
+			}
 		}
 		if err := c.Write(ctx, eps...); err != nil && ctx.Err() == nil {
 			c.log.Warn("learned endpoints not written", zap.Int("rows", len(eps)), zap.Error(err))
+		}
+		if err := c.deleteForgotten(ctx, gone); err != nil && ctx.Err() == nil {
+			c.log.Warn("forgotten endpoints not deleted", zap.Int("rows", len(gone)), zap.Error(err))
+		}
+	}
+}
+
+// deleteForgotten deletes, in one transaction, the rows of gone that the
+// cache holds as learned on the same host, each only if the row is still
+// exactly the one cached (writer and time of writing too). It retries
+// across a failover until ctx ends; a row changed meanwhile is left alone.
+func (c *Client) deleteForgotten(ctx context.Context, gone []Endpoint) error {
+	for {
+		var ops []ovsdb.Operation
+		for _, g := range gone {
+			cur, ok := c.Endpoint(g.Key)
+			if !ok || cur.Kind != KindLearned || cur.Host != g.Host {
+				continue
+			}
+			where := append(g.Key.where(),
+				ovsdb.Condition{Column: "host", Function: ovsdb.ConditionEqual, Value: cur.Host},
+				ovsdb.Condition{Column: "kind", Function: ovsdb.ConditionEqual, Value: string(KindLearned)},
+				ovsdb.Condition{Column: "writer", Function: ovsdb.ConditionEqual, Value: cur.Writer},
+				ovsdb.Condition{Column: "updated", Function: ovsdb.ConditionEqual, Value: int(cur.Updated.UnixMilli())})
+			ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: model.EndpointTable, Where: where})
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		s, err := c.session(ctx)
+		if err == nil {
+			var res []ovsdb.OperationResult
+			if res, err = c.commit(ctx, s, ops); err == nil {
+				for _, r := range res {
+					c.forgotten.Add(uint64(r.Count))
+				}
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("deleting %d forgotten endpoints from the directory: %w", len(ops), err)
+		}
+		c.log.Debug("directory delete failed, retrying", zap.Int("rows", len(ops)), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deleting %d forgotten endpoints from the directory: %w", len(ops), err)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
