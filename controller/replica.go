@@ -116,12 +116,20 @@ func (s *Server) openDirectory() (Directory, error) {
 	c, err := directory.Open(directory.Options{
 		Endpoints: eps, Name: s.name, TLS: s.o.DirectoryTLS, Logger: s.log.Named("directory"),
 		OnChange: hooks.OnChange, OnSwitch: hooks.OnSwitch,
+		// A learned MAC waits at most this long for others to share its
+		// transaction: every other replica's switches wait for it too.
+		// Under load, MACs queued while a transaction is in flight still
+		// share the next one.
+		FlushInterval: directoryFlush,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller replica %s joining the directory: %w", s.name, err)
 	}
 	return c, nil
 }
+
+// directoryFlush is how long a learned endpoint waits to be batched.
+const directoryFlush = 5 * time.Millisecond
 
 // joinDirectory waits (at most directoryWait) for the directory and seeds
 // the knowledge with the endpoints learned by any replica, so that a
