@@ -123,9 +123,10 @@ func (fs *flowSet) compile() error {
 		return err
 	}
 	eps := append(flows.DeclaredEndpoints(fs.topo), fs.learned...)
-	ctl := flows.CompileEndpoints(fs.topo, fs.host, fs.alloc, eps)
 	fs.compiled = len(prog.Tun)
-	fs.flows = append(prog.Tun, ctl...)
+	// As a controller would: the endpoints' flows written after the
+	// pipeline's, not copied there (20 MB at 100,000 flows).
+	fs.flows = flows.AppendEndpoints(prog.Tun, fs.topo, fs.host, fs.alloc, eps)
 	return nil
 }
 

@@ -78,9 +78,9 @@ var (
 )
 
 // String renders the flow exactly as `ovs-ofctl -O OpenFlow13 dump-flows
-// --no-stats` prints it, leading space included. It is on every reconcile's
-// hot path (each installed and desired flow is rendered once), hence the
-// appends rather than fmt.
+// --no-stats` prints it, leading space included: for people, golden files
+// and the flows a diff changes. Cookies, sorting and diffs use the binary
+// form instead (binary.go); the appends rather than fmt are for dumps.
 func (f Flow) String() string {
 	b := make([]byte, 0, 160)
 	b = append(b, ' ')

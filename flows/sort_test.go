@@ -2,7 +2,8 @@ package flows
 
 import (
 	"cmp"
-	"hash/fnv"
+
+	"github.com/cespare/xxhash/v2"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -37,6 +38,35 @@ func TestSortOrdersAsText(t *testing.T) {
 	}
 }
 
+// TestSortRadixOrdersAsText: with content cookies only (16 hex digits,
+// sorted as numbers a byte at a time) the order is still the text's, for
+// ties of cookie too, and whether or not a byte is shared by every key.
+func TestSortRadixOrdersAsText(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{257, 5000} {
+		pool := []uint64{CookieOwned | 1, CookieOwned | 0xabc, CookieController | 0xabc}
+		var fl []Flow
+		for range n {
+			f := Flow{Table: uint8(r.IntN(3) * 100), Priority: uint16(r.IntN(3) * 300), Cookie: CookieOwned | r.Uint64()>>16,
+				Actions: []Action{Output{Port: uint32(r.IntN(5) + 1)}}}
+			if r.IntN(5) == 0 {
+				f.Cookie = pool[r.IntN(len(pool))]
+			}
+			fl = append(fl, f)
+		}
+		want := slices.Clone(fl)
+		slices.SortStableFunc(want, func(a, b Flow) int {
+			return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(b.Priority, a.Priority), strings.Compare(a.String(), b.String()))
+		})
+		Sort(fl)
+		for i := range fl {
+			if fl[i].String() != want[i].String() {
+				t.Fatalf("%d flows: flow %d: %s, want %s", n, i, fl[i], want[i])
+			}
+		}
+	}
+}
+
 func TestCompareHex(t *testing.T) {
 	vals := []uint64{1, 2, 0xf, 0x10, 0x11, 0x1f, 0x100, 0xabc, 0xab, 0xabd, 0x7678 << 48, ^uint64(0)}
 	for _, a := range vals {
@@ -49,22 +79,30 @@ func TestCompareHex(t *testing.T) {
 	}
 }
 
-// TestContentCookieIsFNV: the cookie's low bits are FNV-1a of the text, as
-// hash/fnv computes it (installed flows keep their cookies across the
-// inlining of the hash).
-func TestContentCookieIsFNV(t *testing.T) {
-	for _, f := range []Flow{
-		{},
-		{Table: 1, Priority: 2, Match: Match{InPort: 3}, Actions: []Action{Output{Port: 4}}},
-		{Table: 20, Priority: 1, Cookie: 99, Match: Match{HasVLAN: true, VLAN: 7}, Actions: []Action{PopVLAN{}, SetTunID{ID: 5}}},
+// TestContentCookieIsPinned: the cookie's low bits are XXH64 of the flow's
+// binary form, whatever cookie it had before, and the values do not move:
+// a switch keeps cookies across restarts and upgrades of ovs-vxctl, and a
+// cookie that moved would make the next reconcile rewrite every flow.
+func TestContentCookieIsPinned(t *testing.T) {
+	for _, tt := range []struct {
+		f    Flow
+		want uint64
+	}{
+		{Flow{}, 0x767aacb1cbada68a},
+		{Flow{Table: 1, Priority: 2, Match: Match{InPort: 3}, Actions: []Action{Output{Port: 4}}}, 0x767ad97754d14aef},
+		{Flow{Table: 20, Priority: 1, Cookie: 99, Match: Match{HasVLAN: true, VLAN: 7}, Actions: []Action{PopVLAN{}, SetTunID{ID: 5}}}, 0x767a61dae61e6e01},
 	} {
-		h := fnv.New64a()
-		g := f
-		g.Cookie = 0
-		h.Write([]byte(g.String()))
-		want := CookieController | h.Sum64()&^CookieOwnerMask
-		if got := WithContentCookie(f, CookieController).Cookie; got != want {
-			t.Errorf("%s: cookie %#x, want %#x", f, got, want)
+		want := CookieController | xxhash.Sum64(appendBinary(nil, &tt.f))&^CookieOwnerMask
+		got := WithContentCookie(tt.f, CookieController).Cookie
+		if got != want || got != tt.want {
+			t.Errorf("%s: cookie %#x, want %#x (XXH64) and %#x (pinned)", tt.f, got, want, tt.want)
 		}
+	}
+	// The layout, spelled out: table, priority, in_port (tag 4), idle and
+	// hard timeouts, the actions (tag 15), one: output (tag 1) to 4.
+	f := Flow{Table: 1, Priority: 2, Match: Match{InPort: 3}, Actions: []Action{Output{Port: 4}}}
+	want := []byte{1, 0, 2, 4, 0, 0, 0, 3, 0, 0, 0, 0, 15, 0, 1, 1, 0, 0, 0, 4}
+	if got := appendBinary(nil, &f); !slices.Equal(got, want) {
+		t.Errorf("binary form % x, want % x", got, want)
 	}
 }
