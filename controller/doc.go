@@ -35,5 +35,10 @@
 // Server.gaveUp.mu (switches released after a lost connection) is a leaf.
 // A hardware VTEP's loop runs only while this replica holds the VTEP's
 // claim (replica_hwvtep.go): its goroutine claims, checks the claim every
-// masterCheckInterval and cancels the loop it started on losing it.
+// masterCheckInterval and cancels the loop it started on losing it, or on
+// its lease (Directory.LeaseUntil) running out. One upkeep goroutine
+// (replicaUpkeep) owns the orphan sweep's and the re-sync's state: it
+// releases rows naming this replica for switches it has no session of
+// (replica_orphans.go) and queues again what the directory lacks or kept
+// (replica_resync.go), taking Server.mu and the Knowledge one at a time.
 package controller

@@ -19,7 +19,8 @@ const maxNotReady = 20
 // NotReady lists what keeps the controller from being ready, a short line
 // each: every switch of the topology must be connected and programmed (one
 // reconcile succeeded, the last one included), or, for a switch this
-// replica is a slave of, connected. Empty: ready.
+// replica is a slave of, connected with the directory naming another live
+// replica its master. Empty: ready.
 func (s *Server) NotReady() []string {
 	st := s.topo()
 	states := map[uint64]SwitchState{}
@@ -42,9 +43,11 @@ func (s *Server) NotReady() []string {
 		switch {
 		case !ok:
 			out = append(out, fmt.Sprintf("%s %s: not connected", id.host.Name, id.bridge))
-		case sw.Role == ofcodec.RoleSlave.String():
+		case sw.Role == ofcodec.RoleSlave.String() && s.liveMasterElsewhere(id.dpid):
 			// Another replica is its master and programs it: connected
 			// is all this replica owes it.
+		case sw.Role == ofcodec.RoleSlave.String():
+			out = append(out, fmt.Sprintf("%s %s: slave, no live master", id.host.Name, id.bridge))
 		case !sw.Synced:
 			out = append(out, fmt.Sprintf("%s %s: connected, not programmed yet%s", id.host.Name, id.bridge, lastError(sw)))
 		case sw.LastError != "":
@@ -55,6 +58,17 @@ func (s *Server) NotReady() []string {
 		out = append(out[:maxNotReady], fmt.Sprintf("... and %d more", len(out)-maxNotReady))
 	}
 	return out
+}
+
+// liveMasterElsewhere reports whether the directory (connected) names
+// another live replica master of dpid: only then does a slave's switch
+// get programmed.
+func (s *Server) liveMasterElsewhere(dpid uint64) bool {
+	if s.dir == nil || !s.dir.Connected() {
+		return false
+	}
+	row, has := s.dir.Owner(dpid)
+	return has && row.Master != "" && row.Master != s.name && s.dir.Alive(row.Master)
 }
 
 func lastError(sw SwitchState) string {

@@ -88,6 +88,9 @@ const (
 	claimFailed = "failed"
 	// claimReleased: a mastership given up when its session ended.
 	claimReleased = "released"
+	// claimBackedOff: claims held back after the switch demoted this
+	// replica on another controller's behalf (claimBackoff).
+	claimBackedOff = "backed_off"
 )
 
 // mastership is a session's role among the replicas.
@@ -96,8 +99,12 @@ type mastership struct {
 
 	mu     sync.Mutex
 	master bool
+	armed  bool               // a MASTER request is on its way: demote disarms
 	cancel context.CancelFunc // ends the master part (serve)
 	why    string             // why it was demoted, for the log line
+	// bySwitch: the last demotion was the switch's role status, not the
+	// directory's doing (claimBackoff).
+	bySwitch bool
 }
 
 func newMastership() *mastership { return &mastership{kick: make(chan struct{}, 1)} }
@@ -112,16 +119,35 @@ func (m *mastership) poke() {
 
 // demote stops the master part, if it runs; why is logged once by the
 // session when it is a slave again.
-func (m *mastership) demote(why string) {
+func (m *mastership) demote(why string) { m.demoteBy(why, false) }
+
+// demoteBy is demote; bySwitch: the switch's role status asked for it.
+func (m *mastership) demoteBy(why string, bySwitch bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.armed {
+		m.armed, m.why, m.bySwitch = false, why, bySwitch
+	}
 	if !m.master {
 		return
 	}
-	m.master, m.why = false, why
+	m.master, m.why, m.bySwitch = false, why, bySwitch
 	if m.cancel != nil {
 		m.cancel()
 	}
+}
+
+// arm marks a MASTER role request on its way; disarm withdraws it.
+func (m *mastership) arm() {
+	m.mu.Lock()
+	m.armed, m.why, m.bySwitch = true, "", false
+	m.mu.Unlock()
+}
+
+func (m *mastership) disarm() {
+	m.mu.Lock()
+	m.armed = false
+	m.mu.Unlock()
 }
 
 // isMaster reports whether the session may program the switch and learn
@@ -185,6 +211,40 @@ func (c *claimTimer) due(now time.Time, wanted, first bool) bool {
 	return first || now.Sub(c.since) >= claimDelay
 }
 
+// Backoff of claims after the switch itself demoted this replica while the
+// directory still names it: another controller, not a replica, is master
+// (or keeps taking it). Claiming again at once would climb the generation
+// every check and redo adopt + full reconcile each time.
+const (
+	backoffFirst = time.Second
+	backoffMax   = 30 * time.Second
+)
+
+// claimBackoff holds claims back after such demotions, doubling from
+// backoffFirst to backoffMax; a master part that lasted backoffMax resets
+// it. Pure: time is passed in.
+type claimBackoff struct {
+	delay time.Duration
+	until time.Time
+}
+
+// demoted records a demotion by the switch at now; it returns the wait.
+func (b *claimBackoff) demoted(now time.Time) time.Duration {
+	b.delay = min(max(2*b.delay, backoffFirst), backoffMax)
+	b.until = now.Add(b.delay)
+	return b.delay
+}
+
+// holding reports whether claims wait at now.
+func (b *claimBackoff) holding(now time.Time) bool { return now.Before(b.until) }
+
+// mastered records a master part from start to now: a long one resets.
+func (b *claimBackoff) mastered(start, now time.Time) {
+	if now.Sub(start) >= backoffMax {
+		*b = claimBackoff{}
+	}
+}
+
 // replicate is a session's life as one of several replicas: slave first,
 // master while its claim holds, until ctx ends.
 func (s *session) replicate(ctx context.Context) {
@@ -197,14 +257,36 @@ func (s *session) replicate(ctx context.Context) {
 	s.srv.roleChanged(s, ofcodec.RoleSlave, 0, "connected")
 	tick := time.NewTicker(masterCheckInterval)
 	defer tick.Stop()
+	// held: the last generation this session won in the directory. A row
+	// naming this live replica is never claimed by another, so every way
+	// out releases it, whether the switch ever granted the role or not.
+	var held uint64
+	defer func() {
+		if held != 0 {
+			s.release(held)
+		}
+	}()
 	var timer claimTimer
+	var backoff claimBackoff
 	for {
-		if gen, ok := s.tryClaim(ctx, &timer, time.Now()); ok {
+		var gen uint64
+		ok := false
+		if !backoff.holding(time.Now()) {
+			gen, ok = s.tryClaim(ctx, &timer, time.Now())
+		}
+		if gen != 0 {
+			held = gen
+		}
+		if !ok && gen != 0 && (ctx.Err() != nil || s.conn.Err() != nil) {
+			return // won, but the connection is gone: the defer releases it
+		}
+		if ok {
+			start := time.Now()
 			s.runMaster(ctx, gen)
 			if ctx.Err() != nil || s.conn.Err() != nil {
-				s.release(gen)
 				return
 			}
+			s.backOff(&backoff, start)
 			timer = claimTimer{}
 			if err := s.becomeSlave(ctx); err != nil && ctx.Err() == nil {
 				s.log.Debug("asking for the slave role again", zap.Error(err))
@@ -219,9 +301,34 @@ func (s *session) replicate(ctx context.Context) {
 	}
 }
 
+// backOff holds the next claim back when the master part that started at
+// start ended by the switch's role status, the directory still naming this
+// replica; logged once per backoff.
+func (s *session) backOff(b *claimBackoff, start time.Time) {
+	now := time.Now()
+	b.mastered(start, now)
+	s.rep.mu.Lock()
+	bySwitch := s.rep.bySwitch
+	s.rep.mu.Unlock()
+	row, has := s.srv.dir.Owner(s.id.dpid)
+	if !bySwitch || !has || row.Master != s.srv.name {
+		return
+	}
+	d := b.demoted(now)
+	s.srv.met.claims.WithLabelValues(claimBackedOff).Inc()
+	log := s.log.Debug
+	if d == backoffFirst { // once per series, not once per doubling
+		log = s.log.Warn
+	}
+	log("the switch gave the master role to a controller the directory does not name: claiming again later",
+		zap.Duration("wait", d), zap.Uint64("generation", row.Generation))
+}
+
 // tryClaim claims the switch when it is due, and on a won claim asks the
 // switch for the MASTER role; ok reports that the switch made this replica
-// its master, with generation gen.
+// its master, with generation gen. A claim won but refused by the switch
+// returns its generation with ok false: the caller must release it if the
+// session ends.
 func (s *session) tryClaim(ctx context.Context, timer *claimTimer, now time.Time) (gen uint64, ok bool) {
 	srv, dir := s.srv, s.srv.dir
 	row, has := dir.Owner(s.id.dpid)
@@ -255,11 +362,15 @@ func (s *session) tryClaim(ctx context.Context, timer *claimTimer, now time.Time
 		return 0, false
 	}
 	srv.met.claims.WithLabelValues(claimWon).Inc()
+	// Armed before the request: a role status arriving between the
+	// switch's grant and runMaster is not lost (demote disarms).
+	s.rep.arm()
 	if err := s.requestRole(ctx, ofcodec.RoleMaster, own.Generation); err != nil {
-		if ctx.Err() == nil && srv.logOnce.allow(fmt.Sprintf("master-refused/%016x", s.id.dpid), now) {
+		s.rep.disarm()
+		if ctx.Err() == nil && s.conn.Err() == nil && srv.logOnce.allow(fmt.Sprintf("master-refused/%016x", s.id.dpid), now) {
 			s.log.Warn("the switch refused the master role this replica claimed", zap.Uint64("generation", own.Generation), zap.Error(err))
 		}
-		return 0, false
+		return own.Generation, false
 	}
 	return own.Generation, true
 }
@@ -274,25 +385,32 @@ func (s *session) minGeneration(ctx context.Context, row SwitchOwner, has bool) 
 	if err != nil || cur.GenerationID == ofcodec.GenerationIDNone {
 		return 0
 	}
-	if has && !ofcodec.GenerationStale(row.Generation, cur.GenerationID) {
-		return 0
+	if (has && !ofcodec.GenerationStale(row.Generation, cur.GenerationID)) || (!has && cur.GenerationID == 0) {
+		return 0 // not ahead: a fresh switch says 0
 	}
 	s.log.Info("the switch remembers a generation ahead of the directory's: claiming above it",
 		zap.Uint64("switch_generation", cur.GenerationID), zap.Uint64("directory_generation", row.Generation), zap.Bool("row", has))
 	return cur.GenerationID + 1
 }
 
-// release gives the switch up in the directory after the master part
-// ended with the connection (or the controller stopping), so that a
-// replica still connected to it claims it at once rather than after this
-// one's heartbeat times out. Best effort, bounded: the session is over.
+// release gives the switch up in the directory after the session ended
+// holding generation gen, so that a replica still connected to it claims
+// it: this replica stays alive, so nobody else ever would. Bounded; a
+// failed release is retried by the orphan sweep (sweepOrphans). A newer
+// session of this replica for the switch keeps the row: it may hold gen.
 func (s *session) release(gen uint64) {
+	s.srv.mu.Lock()
+	cur := s.srv.sessions[s.id.dpid]
+	s.srv.mu.Unlock()
+	if cur != nil && cur != s {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	ok, err := s.srv.dir.Release(ctx, s.id.dpid, gen)
 	switch {
 	case err != nil:
-		s.log.Warn("releasing the switch in the directory failed: another replica takes it once this one's heartbeat times out", zap.Error(err))
+		s.log.Warn("releasing the switch in the directory failed: retried until it succeeds or the row changes", zap.Error(err))
 	case ok:
 		s.srv.gaveUp.add(s.id.dpid, time.Now())
 		s.srv.met.claims.WithLabelValues(claimReleased).Inc()
@@ -306,7 +424,13 @@ func (s *session) runMaster(ctx context.Context, gen uint64) {
 	defer cancel()
 	m := s.rep
 	m.mu.Lock()
-	m.master, m.cancel, m.why = true, cancel, ""
+	if !m.armed { // demoted between the switch's grant and now
+		why := m.why
+		m.mu.Unlock()
+		s.srv.roleChanged(s, ofcodec.RoleSlave, gen, why)
+		return
+	}
+	m.master, m.armed, m.cancel, m.why = true, false, cancel, ""
 	m.mu.Unlock()
 	s.srv.roleChanged(s, ofcodec.RoleMaster, gen, "claimed in the directory")
 	done := make(chan struct{})
@@ -422,7 +546,7 @@ func (s *session) roleStatus(msg ofconn.Message) {
 	if !ok || s.rep == nil || st.Role == ofcodec.RoleMaster {
 		return
 	}
-	s.rep.demote(fmt.Sprintf("the switch made this connection %s (another controller became master, generation %d)", st.Role, st.GenerationID))
+	s.rep.demoteBy(fmt.Sprintf("the switch made this connection %s (another controller became master, generation %d)", st.Role, st.GenerationID), true)
 	s.rep.poke()
 }
 

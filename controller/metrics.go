@@ -89,7 +89,7 @@ func (m *metrics) registerReplica(reg *prometheus.Registry, connected func() boo
 	m.roleChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "role_changes_total",
 		Help: "OpenFlow roles this replica took on a switch, by role (master, slave)."}, []string{"role"})
 	m.claims = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "claims_total",
-		Help: "Claims of a switch's mastership in the directory, by result (won, lost, failed: the directory could not commit; released: given up when its session ended)."}, []string{"result"})
+		Help: "Claims of a switch's mastership in the directory, by result (won, lost, failed: the directory could not commit; released: given up when its session ended or orphaned; backed_off: claims held back after the switch gave mastership to another controller)."}, []string{"result"})
 	m.replicaLearned = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "directory_endpoints_total",
 		Help: "Learned endpoints exchanged with the directory, by result (written, dropped on a full queue, merged from another replica, refused by a bound)."}, []string{"result"})
 	dirUp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "directory_connected",
@@ -104,7 +104,7 @@ func (m *metrics) registerReplica(reg *prometheus.Registry, connected func() boo
 	for _, r := range []string{"master", "slave"} {
 		m.roleChanges.WithLabelValues(r)
 	}
-	for _, r := range []string{claimWon, claimLost, claimFailed, claimReleased} {
+	for _, r := range []string{claimWon, claimLost, claimFailed, claimReleased, claimBackedOff} {
 		m.claims.WithLabelValues(r)
 	}
 	for _, r := range []string{learnedWritten, learnedDropped, learnedMerged, learnedRefused, learnedMalformed, learnedForgotten} {

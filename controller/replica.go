@@ -44,6 +44,10 @@ type Directory interface {
 	ReleaseKey(ctx context.Context, key string, gen uint64) (bool, error)
 	// Owner is the cached Switch row of dpid.
 	Owner(dpid uint64) (SwitchOwner, bool)
+	// LeaseUntil is when this replica must stop using what it holds
+	// without a fence (a hardware VTEP's claim) unless a heartbeat of
+	// its commits meanwhile: others judge it dead only later.
+	LeaseUntil() time.Time
 	// Alive reports whether replica name's heartbeat is recent.
 	Alive(name string) bool
 	// LiveReplicas are the live replicas' names, sorted.
@@ -162,11 +166,15 @@ func (s *Server) joinDirectory(ctx context.Context) error {
 // directoryChanged takes in a change of the directory's Endpoint table
 // (the directory's goroutine calls it): an endpoint another replica learned
 // or moved enters the knowledge, one removed is forgotten. This replica's
-// own writes coming back change nothing.
+// own writes coming back change nothing. A removed row this replica wrote
+// is forgotten too unless this replica masters its host: then the delete
+// is its own Forget (it ages that host's MACs), possibly overtaken by the
+// MAC seen again; otherwise the host's new master deleted it, and nobody
+// else would ever forget the MAC here.
 func (s *Server) directoryChanged(old, new *directory.Endpoint) {
 	now := time.Now()
 	if new == nil {
-		if old == nil || old.Kind != directory.KindLearned || old.Writer == s.name {
+		if old == nil || old.Kind != directory.KindLearned || (old.Writer == s.name && s.live(old.Host)) {
 			return
 		}
 		key, _, err := endpointKey(old)

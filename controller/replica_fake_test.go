@@ -28,6 +28,7 @@ type fakeCluster struct {
 	closed   map[string]time.Time // replica -> when its client closed
 	others   map[string]bool      // live replicas without a client here
 	down     bool                 // quorum lost: nothing commits
+	downAt   time.Time            // when down was set: the last heartbeat
 	queued   []queuedLearn        // learned while down, written when back
 	claims   int                  // claim transactions committed
 }
@@ -60,6 +61,9 @@ type queuedLearn struct {
 func (c *fakeCluster) setDown(down bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if down && !c.down {
+		c.downAt = time.Now()
+	}
 	c.down = down
 	if !down {
 		for _, q := range c.queued {
@@ -131,6 +135,17 @@ func (d *fakeDir) deliver() {
 var errFakeDown = errors.New("fake directory: no quorum")
 
 func (d *fakeDir) Ready(ctx context.Context) error { return nil }
+
+// LeaseUntil: heartbeats commit while the quorum holds, as often as asked.
+func (d *fakeDir) LeaseUntil() time.Time {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	last := time.Now()
+	if d.c.down {
+		last = d.c.downAt
+	}
+	return last.Add(d.c.timeout * 3 / 4)
+}
 
 func (d *fakeDir) Connected() bool {
 	d.c.mu.Lock()

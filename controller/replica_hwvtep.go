@@ -23,6 +23,10 @@ import (
 // errHWVTEPLost: the directory names another replica holder of the VTEP.
 var errHWVTEPLost = errors.New("another replica holds the hardware VTEP's claim")
 
+// errHWVTEPLease: this replica's heartbeats stopped committing, so others
+// may soon judge it dead and take the VTEP over.
+var errHWVTEPLease = errors.New("this replica's directory lease ran out")
+
 // driveHardwareVTEP runs h's loop while this replica holds h's claim, until
 // ctx ends (a reload removed h, or the controller stops).
 func (s *Server) driveHardwareVTEP(ctx context.Context, h *topology.Host) {
@@ -50,7 +54,7 @@ func (s *Server) driveHardwareVTEP(ctx context.Context, h *topology.Host) {
 func (s *Server) claimHardwareVTEP(ctx context.Context, key string, h *topology.Host) (uint64, bool) {
 	row, has := s.dir.KeyOwner(key)
 	mine := has && row.Master == s.name
-	if !s.dir.Connected() || !claimWanted(s.name, row, has, s.dir.Alive) || (!mine && time.Since(s.joined) < joinSettle) {
+	if !s.dir.Connected() || !time.Now().Before(s.dir.LeaseUntil()) || !claimWanted(s.name, row, has, s.dir.Alive) || (!mine && time.Since(s.joined) < joinSettle) {
 		return 0, false
 	}
 	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
@@ -69,11 +73,13 @@ func (s *Server) claimHardwareVTEP(ctx context.Context, key string, h *topology.
 	return own.Generation, true
 }
 
-// runHeldHardwareVTEP runs h's loop until ctx ends or the directory names
-// another holder (checked every masterCheckInterval; while the directory
-// is unreachable the loop keeps running, as a master keeps its switches).
-// Ended by ctx, it releases the claim so another replica takes over at
-// once.
+// runHeldHardwareVTEP runs h's loop until ctx ends, the directory names
+// another holder (checked every masterCheckInterval), or this replica's
+// lease runs out (Directory.LeaseUntil): a VTEP database has no generation
+// to fence an old writer, so unlike a switch's master, a holder cut off
+// from the directory stops before the others may judge it dead and take
+// over. Ended by ctx, it releases the claim so another replica takes over
+// at once.
 func (s *Server) runHeldHardwareVTEP(ctx context.Context, h *topology.Host, key string, gen uint64) {
 	log := s.log.With(zap.String("hardware_vtep", h.Name), zap.Uint64("generation", gen))
 	log.Info("driving the hardware VTEP: this replica holds its claim")
@@ -84,8 +90,8 @@ func (s *Server) runHeldHardwareVTEP(ctx context.Context, h *topology.Host, key 
 		defer close(done)
 		s.runHardwareVTEP(hctx, h)
 	}()
-	tick := time.NewTicker(masterCheckInterval)
-	defer tick.Stop()
+	wake := time.NewTimer(0)
+	defer wake.Stop()
 	for {
 		select {
 		case <-done:
@@ -93,8 +99,17 @@ func (s *Server) runHeldHardwareVTEP(ctx context.Context, h *topology.Host, key 
 				s.releaseHardwareVTEPClaim(key, gen, log)
 			}
 			return
-		case <-tick.C:
+		case <-wake.C:
 		}
+		lease := time.Until(s.dir.LeaseUntil())
+		if lease <= 0 {
+			cancel(errHWVTEPLease)
+			<-done
+			log.Warn("stopped driving the hardware VTEP", zap.String("reason",
+				"no heartbeat of this replica committed lately: another replica may take the VTEP over"))
+			return
+		}
+		wake.Reset(min(lease, masterCheckInterval))
 		row, has := s.dir.KeyOwner(key)
 		if has && s.dir.Connected() && (row.Master != s.name || row.Generation != gen) {
 			cancel(errHWVTEPLost)

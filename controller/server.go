@@ -248,6 +248,8 @@ type Server struct {
 	// logOnce keeps what repeats (refusals of a switch that retries,
 	// conflicts reported with every packet) to a line in a while.
 	logOnce *throttle
+	// macLog summarises per-MAC lines beyond a few a second (learnlog.go).
+	macLog *macLogLimiter
 
 	flowMods, bundles, refused atomic.Uint64
 	packetIns                  sync.Map // result -> *atomic.Uint64
@@ -276,6 +278,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		replyBudget:  ofconn.NewReplyBudget(o.ReplyBudget),
 		full:         newFullSlots(o.MaxFullReconciles),
 		logOnce:      newThrottle(logInterval),
+		macLog:       newMACLogLimiter(macLogPerSecond),
 		released:     make(chan struct{}),
 	}
 	s.cur.Store(newTopoState(t))
@@ -436,6 +439,11 @@ func (s *Server) serve(ctx context.Context, listeners []net.Listener) {
 	go func() {
 		defer wg.Done()
 		s.runHardwareVTEPs(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.replicaUpkeep(ctx) // replica_orphans.go, replica_resync.go
 	}()
 	for _, l := range listeners {
 		wg.Add(1)
@@ -639,8 +647,12 @@ func (s *Server) release(why string) {
 }
 
 // changed logs and counts knowledge events and marks the br-tun of every
-// host of the networks concerned dirty.
-func (s *Server) changed(ev []Event, when time.Time) {
+// host of the networks concerned dirty. A MAC forgotten here was
+// withdrawn (changedWhy names more precise reasons).
+func (s *Server) changed(ev []Event, when time.Time) { s.changedWhy(ev, when, ForgotWithdrawn) }
+
+// changedWhy is changed, where why says why MACs were forgotten.
+func (s *Server) changedWhy(ev []Event, when time.Time, why string) {
 	if len(ev) == 0 {
 		return
 	}
@@ -649,21 +661,8 @@ func (s *Server) changed(ev []Event, when time.Time) {
 	for _, e := range ev {
 		vnis[e.Key.VNI] = true
 		s.met.macEvents.WithLabelValues(e.Kind.String()).Inc()
-		fields := []zap.Field{zap.Uint32("vni", e.Key.VNI), zap.Stringer("mac", e.Key.HardwareAddr()), zap.String("host", e.Host)}
-		if e.IP.IsValid() {
-			fields = append(fields, zap.Stringer("ip", e.IP))
-		}
-		switch e.Kind {
-		case EventMoved:
-			s.log.Info("MAC moved", append(fields, zap.String("from", e.OldHost))...)
-		case EventForgotten:
-			s.log.Info("MAC forgotten (idle)", fields...)
-		case EventLearned:
-			s.log.Info("MAC learned", fields...)
-		default:
-			s.log.Debug("MAC "+e.Kind.String(), fields...)
-		}
 	}
+	s.logMACEvents(ev, when, why)
 	st := s.topo()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -697,7 +696,7 @@ func (s *Server) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.changed(s.know.Expire(now, s.o.MACIdle, s.live), now)
+			s.changedWhy(s.know.Expire(now, s.o.MACIdle, s.live), now, ForgotIdle)
 		}
 	}
 }

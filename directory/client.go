@@ -136,7 +136,10 @@ type Client struct {
 	queue                          chan queued
 	txns, rows, dropped, failovers atomic.Uint64
 	beats, beatFails, won, lost    atomic.Uint64
-	forgotten, malformed           atomic.Uint64
+	// lastBeat: when the last committed heartbeat was sent (monotonic
+	// clock kept); LastHeartbeat, LeaseUntil.
+	lastBeat             atomic.Pointer[time.Time]
+	forgotten, malformed atomic.Uint64
 	// checked is closed once this replica's name was checked against a
 	// live replica of the same name (replica.go); conflict, under mu,
 	// is that replica's error.

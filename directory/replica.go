@@ -157,12 +157,14 @@ func (c *Client) heartbeat(ctx context.Context) {
 			}
 			checked = true
 		}
+		sent := time.Now()
 		if checked {
 			err = c.beat(ctx)
 		}
 		switch {
 		case err == nil:
 			c.beats.Add(1)
+			c.lastBeat.Store(&sent)
 			if failing {
 				c.log.Info("directory heartbeat resumed", zap.String("replica", c.o.Name))
 			}
@@ -259,4 +261,27 @@ func (c *Client) isReady() bool {
 	default:
 		return false
 	}
+}
+
+// LastHeartbeat is when this replica's last committed heartbeat was sent
+// (zero before the first): no other replica saw it change earlier, so none
+// judges this one dead before LastHeartbeat + ReplicaTimeout.
+func (c *Client) LastHeartbeat() time.Time {
+	if t := c.lastBeat.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+// LeaseUntil is when what this replica holds without a fence (a hardware
+// VTEP's claim) must stop being used unless a heartbeat commits meanwhile:
+// LastHeartbeat plus three quarters of ReplicaTimeout, the last quarter
+// left for the holder to stop before another replica may take over. Zero
+// before the first heartbeat.
+func (c *Client) LeaseUntil() time.Time {
+	last := c.LastHeartbeat()
+	if last.IsZero() {
+		return last
+	}
+	return last.Add(c.o.ReplicaTimeout * 3 / 4)
 }
