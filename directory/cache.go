@@ -162,7 +162,7 @@ func (c *Client) syncLocked(ctx context.Context, s *session) error {
 	keys := make(map[string]bool, len(sws))
 	for i := range sws {
 		o, err := switchFromModel(&sws[i])
-		if err != nil {
+		if !usable(err) {
 			continue // the monitor's event of it was logged and counted
 		}
 		keys[sws[i].DatapathID] = true

@@ -23,6 +23,10 @@ type SwitchOwner struct {
 	Generation   uint64 // becomes the OpenFlow role request's generation_id
 }
 
+// broken reports whether o's generation cannot be counted up: the row was
+// written at or beyond MaxGeneration.
+func (o SwitchOwner) broken() bool { return o.Generation >= MaxGeneration }
+
 // MaxGeneration bounds the generations the directory holds: the column is
 // a signed 64-bit integer, and a row far above any real count of takeovers
 // is somebody's mistake, not something to add 1 to.
@@ -57,17 +61,26 @@ func parseKey(key string) (dpid uint64, isDPID bool, err error) {
 }
 
 // switchFromModel converts a monitored row; an error for a datapath_id
-// ovs-vxctl does not write or a generation out of range.
+// ovs-vxctl does not write, and for a generation out of range (which
+// returns the row too, its Generation MaxGeneration: such a row must stay
+// in the cache, or the row it replaced would be taken for the truth, and a
+// claim of it starts the generation again; see claimOnce).
 func switchFromModel(m *model.Switch) (SwitchOwner, error) {
 	dpid, _, err := parseKey(m.DatapathID)
 	if err != nil {
 		return SwitchOwner{}, err
 	}
+	o := SwitchOwner{DatapathID: dpid, Host: m.Host, Bridge: m.Bridge, Master: m.Master, Generation: uint64(m.Generation)}
 	if m.Generation < 0 || m.Generation > MaxGeneration {
-		return SwitchOwner{}, fmt.Errorf("switch %s: generation %d: %w (0..%d)", m.DatapathID, m.Generation, ErrGenerationRange, MaxGeneration)
+		o.Generation = MaxGeneration
+		return o, fmt.Errorf("switch %s: generation %d: %w (0..%d)", m.DatapathID, m.Generation, ErrGenerationRange, MaxGeneration)
 	}
-	return SwitchOwner{DatapathID: dpid, Host: m.Host, Bridge: m.Bridge, Master: m.Master, Generation: uint64(m.Generation)}, nil
+	return o, nil
 }
+
+// usable reports whether a row switchFromModel converted with err belongs
+// in the cache: all but a datapath_id ovs-vxctl does not write.
+func usable(err error) bool { return err == nil || errors.Is(err, ErrGenerationRange) }
 
 // isDPIDKey reports whether key is a switch's (16 hex digits), not a
 // claim key's.
@@ -113,6 +126,8 @@ func (c *Client) putSwitch(s *session, m *model.Switch) {
 	o, err := switchFromModel(m)
 	if err != nil {
 		c.malformedSwitch(m, err)
+	}
+	if !usable(err) {
 		return
 	}
 	c.mu.Lock()
@@ -161,7 +176,7 @@ func (c *Client) removeSwitch(s *session, m *model.Switch) {
 	o, err := switchFromModel(m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err == nil && !s.isDead() {
+	if usable(err) && !s.isDead() {
 		if isDPIDKey(m.DatapathID) {
 			delete(c.switches, o.DatapathID)
 			delete(c.unannounced, o.DatapathID)
@@ -244,7 +259,7 @@ func (c *Client) claimOnce(ctx context.Context, key, host, bridge string, min ui
 	c.mu.Lock()
 	cur, have := c.ownerLocked(key)
 	c.mu.Unlock()
-	if have && cur.Master == c.o.Name && cur.Generation >= min {
+	if have && cur.Master == c.o.Name && cur.Generation >= min && !cur.broken() {
 		return cur, true, nil
 	}
 	if have && cur.Master != "" && cur.Master != c.o.Name && c.Alive(cur.Master) {
@@ -252,8 +267,14 @@ func (c *Client) claimOnce(ctx context.Context, key, host, bridge string, min ui
 	}
 	dpid, _, _ := parseKey(key)
 	want := SwitchOwner{DatapathID: dpid, Host: host, Bridge: bridge, Master: c.o.Name, Generation: max(1, min)}
-	if have {
+	if have && !cur.broken() {
 		want.Generation = max(cur.Generation+1, min)
+	}
+	if have && cur.broken() {
+		// Nothing can count up from it; the switch only knows min (what
+		// it remembers, or 0), so starting again above that is safe.
+		c.log.Warn("claiming a Switch row whose generation cannot be counted up: starting it again",
+			zap.String("datapath_id", key), zap.String("master", cur.Master), zap.Uint64("generation", want.Generation))
 	}
 	if want.Generation > MaxGeneration {
 		return SwitchOwner{}, false, fmt.Errorf("generation %d: %w (at most %d)", want.Generation, ErrGenerationRange, uint64(MaxGeneration))
@@ -275,7 +296,7 @@ func (c *Client) claimOnce(ctx context.Context, key, host, bridge string, min ui
 		// the generation, and the wait saw the one cached). A newer row
 		// the monitor brought meanwhile stays.
 		c.mu.Lock()
-		if old, had := c.ownerLocked(key); !s.isDead() && (!had || old.Generation < want.Generation) {
+		if old, had := c.ownerLocked(key); !s.isDead() && (!had || old.Generation < want.Generation || cur.broken()) {
 			c.putClaimedLocked(key, want)
 		}
 		c.mu.Unlock()
@@ -291,11 +312,19 @@ func (c *Client) claimOnce(ctx context.Context, key, host, bridge string, min ui
 
 // rowWait is an OVSDB wait that key's row still holds cur's master and
 // generation.
+//
+// A broken row's generation (written out of range, read as MaxGeneration)
+// cannot be compared exactly (a JSON number that large loses digits): its
+// wait is on the master alone, which every claim of it changes (its master
+// is never a live replica when it is claimed).
 func rowWait(key string, cur SwitchOwner) ovsdb.Operation {
 	zero := 0
+	cols, row := []string{"master", "generation"}, ovsdb.Row{"master": cur.Master, "generation": int(cur.Generation)}
+	if cur.broken() {
+		cols, row = []string{"master"}, ovsdb.Row{"master": cur.Master}
+	}
 	return ovsdb.Operation{Op: ovsdb.OperationWait, Table: model.SwitchTable, Timeout: &zero, Where: keyWhere(key),
-		Columns: []string{"master", "generation"}, Until: string(ovsdb.WaitConditionEqual),
-		Rows: []ovsdb.Row{{"master": cur.Master, "generation": int(cur.Generation)}}}
+		Columns: cols, Until: string(ovsdb.WaitConditionEqual), Rows: []ovsdb.Row{row}}
 }
 
 // Release gives up this replica's mastership of dpid, claimed with
@@ -357,7 +386,7 @@ func (c *Client) freshOwner(ctx context.Context, s *session, key string) (Switch
 	m.Master, _ = r["master"].(string)
 	m.Generation = rowInt(r["generation"])
 	o, err := switchFromModel(m)
-	if err != nil {
+	if !usable(err) {
 		return SwitchOwner{}, false, fmt.Errorf("reading the owner of %s: %w", key, err)
 	}
 	return o, o.Master == c.o.Name, nil
