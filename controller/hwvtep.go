@@ -84,6 +84,9 @@ type hwvtepRunner struct {
 	connect hwvtepConnector
 	// connected is 1 for a hardware VTEP whose database answers, by host.
 	connected *prometheus.GaugeVec
+	// notDriven counts a hardware VTEP's networks whose logical switch the
+	// controller cannot drive, by host and reason (hwvtep.NotDriven).
+	notDriven *prometheus.GaugeVec
 }
 
 // hwvtepLoop is one running loop.
@@ -96,8 +99,11 @@ type hwvtepLoop struct {
 func newHWVTEPRunner(reg prometheus.Registerer) *hwvtepRunner {
 	r := &hwvtepRunner{loops: map[string]*hwvtepLoop{}, leaving: map[string]*hwvtepLoop{}, connect: connectHardwareVTEP,
 		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ovs_vxctl", Subsystem: "controller",
-			Name: "hardware_vtep_connected", Help: "1 when the controller reaches a hardware VTEP's database, by host."}, []string{"host"})}
-	reg.MustRegister(r.connected)
+			Name: "hardware_vtep_connected", Help: "1 when the controller reaches a hardware VTEP's database, by host."}, []string{"host"}),
+		notDriven: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ovs_vxctl", Subsystem: "controller",
+			Name: "hardware_vtep_not_driven", Help: "Networks of a hardware VTEP the controller cannot drive (its logical switch missing or not made by ovs-vxctl), by host and reason."},
+			[]string{"host", "reason"})}
+	reg.MustRegister(r.connected, r.notDriven)
 	return r
 }
 
@@ -230,6 +236,7 @@ func (s *Server) runHardwareVTEP(ctx context.Context, h *topology.Host) {
 		if err == nil {
 			log.Info("hardware VTEP connected")
 			s.hw.connected.WithLabelValues(h.Name).Set(1)
+			keepLocal(c, seen)
 			wait = hwvtepMinBackoff
 			seen, err = s.syncHardwareVTEP(ctx, c, h, seen, log)
 			s.hw.connected.WithLabelValues(h.Name).Set(0)
@@ -247,6 +254,7 @@ func (s *Server) runHardwareVTEP(ctx context.Context, h *topology.Host) {
 		}
 		wait = min(2*wait, hwvtepMaxBackoff)
 	}
+	s.hw.notDriven.DeletePartialMatch(prometheus.Labels{"host": h.Name})
 	if errors.Is(context.Cause(ctx), errHWVTEPRemoved) {
 		s.hw.connected.DeleteLabelValues(h.Name)
 		s.releaseHardwareVTEP(h, topo, seen, log)
@@ -261,7 +269,7 @@ func (s *Server) releaseHardwareVTEP(h *topology.Host, topo string, seen map[MAC
 	for key := range seen {
 		ev = append(ev, s.know.Withdraw(key, h.Name)...)
 	}
-	s.changed(ev, time.Now())
+	s.changedWhy(ev, time.Now(), ForgotUndriven)
 	ctx, cancel := context.WithTimeout(context.Background(), hwvtepCleanupTimeout)
 	defer cancel()
 	c, err := s.hw.connect(ctx, h.HardwareVTEP.OVSDB, s.o.HardwareVTEPTLS, log)
@@ -283,6 +291,7 @@ func (s *Server) releaseHardwareVTEP(h *topology.Host, topo string, seen map[MAC
 func (s *Server) syncHardwareVTEP(ctx context.Context, c hwvtepSyncer, h *topology.Host, prev map[MACKey]netip.Addr, log *zap.Logger) (map[MACKey]netip.Addr, error) {
 	tick := time.NewTicker(hwvtepPoll)
 	defer tick.Stop()
+	var problems string // the last not-driven report, logged once per change
 	for {
 		pctx, cancel := context.WithTimeout(ctx, hwvtepTimeout)
 		local, changes, err := c.Sync(pctx, s.topo().t.Name, h.Name, s.remoteMACs(h), !s.isReleased())
@@ -293,6 +302,7 @@ func (s *Server) syncHardwareVTEP(ctx context.Context, c hwvtepSyncer, h *topolo
 		if len(changes) > 0 {
 			log.Info("hardware VTEP unicast table updated", zap.Strings("changes", changes))
 		}
+		problems = s.reportNotDriven(c, h, problems, log)
 		prev = s.observeLocal(h, local, prev, log)
 		select {
 		case <-ctx.Done():
@@ -321,9 +331,9 @@ func (s *Server) observeLocal(h *topology.Host, local []hwvtep.LocalMAC, prev ma
 		}
 		ev, err := s.know.Observe(key, h.Name, l.IP, now)
 		if err != nil {
-			if s.logOnce.allow("hwvtep-observe/"+h.Name+"/"+l.MAC.String(), now) {
-				log.Warn("a MAC the hardware VTEP learned is not taken", zap.Stringer("mac", l.MAC), zap.Uint32("vni", l.VNI), zap.Error(err))
-			}
+			// As a packet-in's: counted, logged once per bound or
+			// conflict, not once per MAC of a flood.
+			s.observeRefused(err, now)
 			continue
 		}
 		events = append(events, ev...)
@@ -333,7 +343,7 @@ func (s *Server) observeLocal(h *topology.Host, local []hwvtep.LocalMAC, prev ma
 			events = append(events, s.know.Withdraw(key, h.Name)...)
 		}
 	}
-	s.changed(events, now)
+	s.changedWhy(events, now, ForgotBySwitch)
 	// The other replicas hear of the switch's MACs through the directory:
 	// only this one reads the switch.
 	s.publishEvents(events)
@@ -386,4 +396,64 @@ func (s *Server) isReleased() bool {
 // switches' certificates, which a switch's database presents.
 func (f TLSFiles) OVSDBClientConfig() (*tls.Config, error) {
 	return ovsdb.ClientTLS(ovsdb.SSLFiles{PrivateKey: f.PrivateKey, Certificate: f.Certificate, CACert: f.CACert})
+}
+
+// keepLocal tells a new connection which local MACs the switch's previous
+// ones took, so that over the bound they keep their place (sticky
+// admission, hwvtep.Client.KeepLocal).
+func keepLocal(c hwvtepSyncer, seen map[MACKey]netip.Addr) {
+	k, ok := c.(interface{ KeepLocal([]hwvtep.LocalMAC) })
+	if !ok || len(seen) == 0 {
+		return
+	}
+	macs := make([]hwvtep.LocalMAC, 0, len(seen))
+	for key, ip := range seen {
+		macs = append(macs, hwvtep.LocalMAC{VNI: key.VNI, MAC: key.HardwareAddr(), IP: ip})
+	}
+	k.KeepLocal(macs)
+}
+
+// notDrivenReporter is what reportNotDriven needs of a connection
+// (hwvtep.Client).
+type notDrivenReporter interface {
+	NotDriven(topology, host string, vnis []uint32) []hwvtep.NotDriven
+}
+
+// reportNotDriven sets the not-driven gauges of h after a Sync and logs
+// when what it finds differs from last (its previous report, returned
+// updated): a switch whose logical switch is missing or hand-made floods
+// instead of using unicast entries, which the operator must hear of.
+func (s *Server) reportNotDriven(c hwvtepSyncer, h *topology.Host, last string, log *zap.Logger) string {
+	r, ok := c.(notDrivenReporter)
+	if !ok {
+		return last
+	}
+	t := s.topo().t
+	if cur := t.Host(h.Name); cur != nil {
+		h = cur
+	}
+	var vnis []uint32
+	for _, n := range t.NetworksOn(h) {
+		vnis = append(vnis, n.VNI)
+	}
+	nd := r.NotDriven(t.Name, h.Name, vnis)
+	counts := map[string]int{hwvtep.NotDrivenMissing: 0, hwvtep.NotDrivenNotOurs: 0}
+	details := make([]string, 0, len(nd))
+	for _, n := range nd {
+		counts[n.Reason]++
+		details = append(details, fmt.Sprintf("vni %d: %s", n.VNI, n.Detail))
+	}
+	for reason, n := range counts {
+		s.hw.notDriven.WithLabelValues(h.Name, reason).Set(float64(n))
+	}
+	now := strings.Join(details, "; ")
+	switch {
+	case now == last:
+	case now == "":
+		log.Info("hardware VTEP: every network driven again")
+	default:
+		log.Warn("hardware VTEP: networks not driven (the switch floods their unicast)", zap.Strings("networks", details),
+			zap.Int(hwvtep.NotDrivenMissing, counts[hwvtep.NotDrivenMissing]), zap.Int(hwvtep.NotDrivenNotOurs, counts[hwvtep.NotDrivenNotOurs]))
+	}
+	return now
 }

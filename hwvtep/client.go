@@ -42,6 +42,11 @@ type Client struct {
 	// goroutine; Sync recomputes them only when it moved.
 	changes atomic.Uint64
 	local   localCache
+	// admitted are the local MACs taken at the last read: over maxLocal
+	// they keep their place (admit).
+	admitted map[macKey]bool
+	// lswitches are the logical switches of the last Sync (NotDriven).
+	lswitches []*hwvtep.LogicalSwitch
 	// lean clients (apply, destroy, diff) neither monitor nor cache the
 	// switch's *_Macs_Local tables, which only it bounds: they select the
 	// rows of the logical switches a plan removes (fillLocal).

@@ -196,3 +196,15 @@ func parseVersion(v string) ([3]int, bool) {
 	}
 	return out, true
 }
+
+// KeepLocal tells a new client which local MACs a previous connection to
+// the same switch took: over the bound they keep their place (admit)
+// rather than yield to MACs that sort first.
+func (c *Client) KeepLocal(macs []LocalMAC) {
+	c.admitted = make(map[macKey]bool, len(macs))
+	for _, l := range macs {
+		if len(l.MAC) == 6 {
+			c.admitted[keyOfLocal(l)] = true
+		}
+	}
+}

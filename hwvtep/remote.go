@@ -52,9 +52,14 @@ func (c *Client) Sync(ctx context.Context, topology, host string, want []RemoteM
 	if err != nil {
 		return nil, nil, err
 	}
+	c.lswitches = snap.lswitches
 	if fresh {
-		macs, refused := snap.index().localMACs(m, c.maxLocal)
+		macs, refused := snap.index().localMACsKnown(m, c.maxLocal, c.admitted)
 		c.report(refused)
+		c.admitted = make(map[macKey]bool, len(macs))
+		for _, l := range macs {
+			c.admitted[keyOfLocal(l)] = true
+		}
 		*l = localCache{valid: true, m: m, gen: gen, at: time.Now(), macs: macs}
 	}
 	local := slices.Clone(l.macs)
@@ -80,10 +85,16 @@ func (x *index) vnis(m marks) map[string]uint32 {
 }
 
 // localMACs lists the Ucast_Macs_Local rows of our logical switches,
-// sorted and once per (VNI, MAC), at most max of them (the lowest: the
-// same ones every read). Rows whose MAC is malformed are refused, and so
-// is a malformed IP (the MAC is taken without it); refused says how many.
+// sorted and once per (VNI, MAC), at most max of them (admit, with nothing
+// known: the lowest). Rows whose MAC is malformed are refused, and so is a
+// malformed IP (the MAC is taken without it); refused says how many.
 func (x *index) localMACs(m marks, max int) (out []LocalMAC, refused refusals) {
+	return x.localMACsKnown(m, max, nil)
+}
+
+// localMACsKnown is localMACs where the MACs of known (those taken at the
+// previous read) keep their place over the bound.
+func (x *index) localMACsKnown(m marks, max int, known map[macKey]bool) (out []LocalMAC, refused refusals) {
 	vni := x.vnis(m)
 	for _, r := range x.ucastLocal {
 		v, ok := vni[r.LogicalSwitch]
@@ -102,13 +113,59 @@ func (x *index) localMACs(m marks, max int) (out []LocalMAC, refused refusals) {
 		return cmp.Or(cmp.Compare(a.VNI, b.VNI), bytes.Compare(a.MAC, b.MAC), a.IP.Compare(b.IP))
 	})
 	out = slices.CompactFunc(out, func(a, b LocalMAC) bool { return a.VNI == b.VNI && bytes.Equal(a.MAC, b.MAC) })
-	if max > 0 && len(out) > max {
-		for range out[max:] {
-			refused.add(RefusedLimit, "")
-		}
-		out = out[:max:max]
+	out, over := admit(out, known, max)
+	for range over {
+		refused.add(RefusedLimit, "")
 	}
 	return out, refused
+}
+
+// macKey identifies a local MAC for admission.
+type macKey struct {
+	vni uint32
+	mac [6]byte
+}
+
+func keyOfLocal(l LocalMAC) macKey {
+	k := macKey{vni: l.VNI}
+	copy(k.mac[:], l.MAC)
+	return k
+}
+
+// admit keeps at most max (0: all) of cands, which are sorted and unique,
+// like a switch's FDB: every MAC of known (taken at an earlier read and
+// still reported) stays, then new ones are taken in order while room
+// remains. A flood of new MACs behind one port thus cannot push out a
+// server the controller already knows, however its MACs sort. It returns
+// the MACs taken, sorted, and how many were refused.
+func admit(cands []LocalMAC, known map[macKey]bool, max int) ([]LocalMAC, int) {
+	if max <= 0 || len(cands) <= max {
+		return cands, 0
+	}
+	take := make([]bool, len(cands))
+	n := 0
+	for i, l := range cands {
+		if n < max && known[keyOfLocal(l)] {
+			take[i] = true
+			n++
+		}
+	}
+	for i := range cands {
+		if n >= max {
+			break
+		}
+		if !take[i] {
+			take[i] = true
+			n++
+		}
+	}
+	out := make([]LocalMAC, 0, n)
+	for i, l := range cands {
+		if take[i] {
+			out = append(out, l)
+		}
+	}
+	return out, len(cands) - n
 }
 
 // planRemote computes the operations that make the Ucast_Macs_Remote rows

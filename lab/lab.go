@@ -265,6 +265,9 @@ func (p *plan) namespaces(ctx context.Context) error {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return fmt.Errorf("creating lab state directory: %w", err)
 	}
+	if err := writeRecord(p.dir, p.o); err != nil {
+		return err
+	}
 	lines := []string{"netns add " + p.ul}
 	for _, hp := range p.hosts {
 		lines = append(lines, "netns add "+hp.ns)
