@@ -159,7 +159,7 @@ func (s *Server) joinDirectory(ctx context.Context) error {
 		ev := s.merge(&eps[i], now)
 		n += len(ev)
 	}
-	s.log.Info("joined the directory", zap.String("replica", s.name), zap.Int("endpoints", len(eps)), zap.Int("changes", n))
+	s.log.Info("joined the directory", zap.Int("endpoints", len(eps)), zap.Int("changes", n))
 	return nil
 }
 
@@ -203,25 +203,35 @@ func (s *Server) knows(key MACKey) bool {
 
 // merge puts a learned endpoint of the directory into the knowledge and
 // marks the switches it changes; declared ones come from the topology. A
-// row that does not parse or names a host the topology lacks is logged,
-// counted and left out: whoever wrote it, nothing changes here.
+// row that does not parse, is not a learned one (replicas write no other),
+// or names a host the topology lacks or one outside the row's network is
+// counted as malformed, one that claims a declared MAC for another host or
+// is over a bound as refused; each is logged (hostileRow) and left out:
+// whoever wrote it, nothing changes here.
 func (s *Server) merge(e *directory.Endpoint, now time.Time) []Event {
 	if e.Kind != directory.KindLearned {
+		s.met.replicaLearned.WithLabelValues(learnedMalformed).Inc()
+		s.hostileRow(e, "ignoring an endpoint row of the directory",
+			fmt.Errorf("kind %q: declared endpoints come from the topology, replicas write only learned ones", e.Kind), now)
 		return nil
 	}
 	key, ips, err := s.endpointKey(e)
 	if err != nil {
 		s.met.replicaLearned.WithLabelValues(learnedMalformed).Inc()
-		if s.logOnce.allow("directory/malformed", now) {
-			s.log.Warn("ignoring an endpoint row of the directory", zap.Uint32("vni", e.VNI), zap.String("mac", e.MAC),
-				zap.String("host", e.Host), zap.String("writer", e.Writer), zap.Error(err))
-		}
+		s.hostileRow(e, "ignoring an endpoint row of the directory", err, now)
 		return nil
 	}
 	ev, err := s.know.Merge(key, e.Host, ips, now)
+	if k, ok := s.know.Lookup(key); err == nil && ok && !k.Learned && k.Host != e.Host {
+		// Merge leaves a declared MAC alone; a row putting it elsewhere
+		// is hostile (or stale), worth a line.
+		err = &ConflictError{Key: key, Declared: k.Host, Seen: e.Host}
+	}
 	if err != nil {
 		s.met.replicaLearned.WithLabelValues(learnedRefused).Inc()
-		if s.logOnce.allow("directory/merge-refused", now) {
+		if errors.Is(err, ErrDeclaredElsewhere) {
+			s.hostileRow(e, "endpoint from the directory not taken in", err, now)
+		} else if s.logOnce.allow("directory/merge-refused", now) { // a bound: one line covers the flood
 			s.log.Warn("endpoint from the directory not taken in", zap.Error(err))
 		}
 		return nil
@@ -231,6 +241,26 @@ func (s *Server) merge(e *directory.Endpoint, now time.Time) []Event {
 	}
 	s.changed(ev, now)
 	return ev
+}
+
+// hostileRowLines bounds the lines hostileRow writes per logInterval,
+// whatever the number of rows: a flood of hostile rows is in the metric.
+const hostileRowLines = 10
+
+// hostileRow logs a directory row left out, once per row change (its key,
+// host, writer, kind and cause) and at most hostileRowLines a logInterval.
+func (s *Server) hostileRow(e *directory.Endpoint, msg string, err error, now time.Time) {
+	row := fmt.Sprintf("directory/row/%d/%s/%s/%s/%s/%v", e.VNI, e.MAC, e.Host, e.Writer, e.Kind, err)
+	if !s.logOnce.allow(row, now) {
+		return
+	}
+	for i := range hostileRowLines {
+		if s.logOnce.allow(fmt.Sprintf("directory/row-line/%d", i), now) {
+			s.log.Warn(msg, zap.Uint32("vni", e.VNI), zap.String("mac", e.MAC), zap.String("host", e.Host),
+				zap.String("writer", e.Writer), zap.String("kind", string(e.Kind)), zap.Error(err))
+			return
+		}
+	}
 }
 
 // endpointKey parses a directory endpoint's key and addresses and checks
@@ -244,6 +274,13 @@ func (s *Server) endpointKey(e *directory.Endpoint) (MACKey, []netip.Addr, error
 	h := t.Host(e.Host)
 	if h == nil {
 		return MACKey{}, nil, fmt.Errorf("host %q is not in topology %s", e.Host, t.Name)
+	}
+	known := false
+	for _, n := range t.Networks {
+		known = known || n.VNI == e.VNI
+	}
+	if !known {
+		return MACKey{}, nil, fmt.Errorf("VNI %d is not a network of topology %s", e.VNI, t.Name)
 	}
 	if !inNetwork(t, e.Host, e.VNI) {
 		return MACKey{}, nil, fmt.Errorf("host %s has no port in VNI %d", e.Host, e.VNI)

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ovs-vxctl/ovs-vxctl/directory"
 	"github.com/ovs-vxctl/ovs-vxctl/openflow/ofcodec"
@@ -168,7 +170,8 @@ func TestReplicaClaimAboveSwitchGeneration(t *testing.T) {
 // a host the topology lacks or one not in the row's network, are counted
 // and left out of the knowledge.
 func TestReplicaHostileEndpointRows(t *testing.T) {
-	s, err := NewServer(ServerOptions{Topology: parseTopo(t, testTopo), Log: zaptest.NewLogger(t)})
+	core, logs := observer.New(zapcore.WarnLevel)
+	s, err := NewServer(ServerOptions{Topology: parseTopo(t, testTopo), Log: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +186,11 @@ func TestReplicaHostileEndpointRows(t *testing.T) {
 		learned(100, "52:54:00:00:07:03", "h9"),
 		learned(200, "52:54:00:00:07:04", "h2"), // h2 has no port in 200
 		learned(100, "52:54:00:00:07:05", "h2", "10.1.0.300"),
+		learned(300, "52:54:00:00:07:07", "h2"), // VNI 300 is no network of the topology
 	}
+	handDeclared := learned(100, "52:54:00:00:07:08", "h2")
+	handDeclared.Kind = directory.KindDeclared // replicas never write declared rows
+	bad = append(bad, handDeclared)
 	v := s.Knowledge().Version()
 	for _, e := range bad {
 		if ev := s.merge(e, time.Now()); len(ev) != 0 {
@@ -195,6 +202,36 @@ func TestReplicaHostileEndpointRows(t *testing.T) {
 	}
 	if got := metricOf(t, s, "directory_endpoints_total", "result", learnedMalformed); got != float64(len(bad)) {
 		t.Errorf("malformed rows counted %v, want %d", got, len(bad))
+	}
+	// a1's declared MAC claimed on h2: refused, the declared host kept.
+	if ev := s.merge(learned(100, "52:54:00:00:01:01", "h2"), time.Now()); len(ev) != 0 {
+		t.Errorf("a declared MAC moved by a directory row: %v", ev)
+	}
+	if got := metricOf(t, s, "directory_endpoints_total", "result", learnedRefused); got != 1 {
+		t.Errorf("declared MAC claimed elsewhere counted %v as refused, want 1", got)
+	}
+	if e, _ := s.Knowledge().Lookup(key(100, "52:54:00:00:01:01")); e.Host != "h1" {
+		t.Errorf("declared MAC now on %q, want h1", e.Host)
+	}
+	// Logged once per row, at most hostileRowLines a minute: each of the
+	// 10 rows once, the same rows again not at all.
+	for _, e := range bad {
+		s.merge(e, time.Now())
+	}
+	if n := logs.Len(); n != hostileRowLines {
+		for _, l := range logs.All() {
+			t.Log(l.Message, l.ContextMap())
+		}
+		t.Errorf("%d warnings for %d hostile rows seen twice, want %d (once each, capped)", n, len(bad)+1, hostileRowLines)
+	}
+	for _, want := range []string{"VNI 300 is not a network", "declared endpoints come from the topology", "declared MAC seen on another host"} {
+		found := false
+		for _, l := range logs.All() {
+			found = found || strings.Contains(fmt.Sprint(l.ContextMap()["error"]), want)
+		}
+		if !found {
+			t.Errorf("no warning says %q", want)
+		}
 	}
 	if ev := s.merge(learned(100, "52:54:00:00:07:06", "h2", "10.1.0.66"), time.Now()); len(ev) == 0 {
 		t.Error("a good row was not merged")

@@ -174,8 +174,16 @@ func TestReplicaReleasesOrphanedRow(t *testing.T) {
 	dir.switches[dpid] = SwitchOwner{DatapathID: dpid, Host: "h1", Bridge: topology.BridgeTun, Master: "ctl-a", Generation: 7}
 	dir.mu.Unlock()
 	replicaServer(t, topo, "ctl-a", dir)
-	eventually(t, orphanGrace+5*time.Second, "the orphaned row released", func() bool {
+	// At least orphanGrace by design (up to a sweep interval more); the
+	// rest is slack for a loaded machine running -race, where this once
+	// missed a 5 s margin.
+	took := eventually(t, orphanGrace+orphanSweepInterval+20*time.Second, "the orphaned row released", func() bool {
 		o, _ := dir.owner(dpid)
 		return o.Master == "" && o.Generation == 7
 	})
+	// The first sweep may precede the wait's start by a little, not by
+	// half the grace: a row is not released before its grace.
+	if took < orphanGrace/2 {
+		t.Fatalf("the row was released %s after start, before its grace %s", took, orphanGrace)
+	}
 }

@@ -54,12 +54,17 @@ func (s *Server) replicaUpkeep(ctx context.Context) {
 	if s.dir == nil {
 		return
 	}
+	var o orphans
+	var r resync
+	// A first sweep at once, before the ticker starts: the grace counts
+	// from the start, and the grace-th tick finds it due.
+	if s.dir.Connected() {
+		s.sweepOrphans(ctx, &o, time.Now())
+	}
 	tick := time.NewTicker(orphanSweepInterval)
 	defer tick.Stop()
 	age := time.NewTicker(s.o.AgeInterval)
 	defer age.Stop()
-	var o orphans
-	var r resync
 	for {
 		select {
 		case <-ctx.Done():

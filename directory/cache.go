@@ -119,12 +119,13 @@ func (c *Client) removeLocked(k Key) {
 func (c *Client) install(ctx context.Context, s *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	cut := c.live.last // before the sync sees our own row again
 	if err := c.syncLocked(ctx, s); err != nil {
 		c.log.Warn("listing the directory", zap.String("endpoint", s.endpoint), zap.Error(err))
 		s.kill()
 		return
 	}
-	c.live.restart(time.Now())
+	c.live.restart(time.Now(), cut)
 	c.sess = s
 	select { // others see this replica again without waiting for a tick
 	case c.synced <- struct{}{}:

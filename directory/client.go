@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +46,10 @@ type Options struct {
 	FlushInterval time.Duration
 	MaxBatch      int
 	QueueSize     int
-	Logger        *zap.Logger
+	// Logger receives the client's logs; it is expected to carry the
+	// replica's name already (the client adds no "replica" field, which
+	// would appear twice in JSON).
+	Logger *zap.Logger
 
 	// HeartbeatInterval is how often this replica (Name) rewrites its
 	// Replica row, adding 1 to its heartbeat (default 250 ms).
@@ -145,8 +150,11 @@ type Client struct {
 	// is that replica's error.
 	checked  chan struct{}
 	conflict error
-	cancel   context.CancelFunc
-	done     sync.WaitGroup
+	// lastConnErr, under mu: the last failed connection attempt's error
+	// (nil once connected), for Ready's error.
+	lastConnErr error
+	cancel      context.CancelFunc
+	done        sync.WaitGroup
 }
 
 // session is one libovsdb connection to one member.
@@ -181,7 +189,7 @@ func Open(o Options) (*Client, error) {
 	c := &Client{
 		o: o, log: o.Logger, ready: make(chan struct{}), cache: map[Key]Endpoint{},
 		queue: make(chan queued, o.QueueSize), cancel: cancel, checked: make(chan struct{}), keyed: map[string]SwitchOwner{},
-		switches: map[uint64]SwitchOwner{}, unannounced: map[uint64]SwitchOwner{}, live: newLiveness(o.Name), synced: make(chan struct{}, 1),
+		switches: map[uint64]SwitchOwner{}, unannounced: map[uint64]SwitchOwner{}, live: newLiveness(o.Name, o.ReplicaTimeout), synced: make(chan struct{}, 1),
 	}
 	c.done.Add(3)
 	go func() { defer c.done.Done(); c.supervise(ctx) }()
@@ -192,16 +200,36 @@ func Open(o Options) (*Client, error) {
 
 // Ready waits until the client has connected once, holds the tables and
 // has checked that no live replica has its name: if one has, Ready returns
-// an error wrapping ErrNameInUse (and the client writes nothing).
+// an error wrapping ErrNameInUse (and the client writes nothing). When ctx
+// ends first, the error names the last connection attempt's failure (a
+// wrong database, a refused connection), not only the deadline.
 func (c *Client) Ready(ctx context.Context) error {
 	for _, ch := range []chan struct{}{c.ready, c.checked} {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			if last := c.connectErr(); last != nil {
+				return fmt.Errorf("waiting for the directory at %v: %w (last attempt: %v)", c.o.Endpoints, ctx.Err(), last)
+			}
 			return fmt.Errorf("waiting for the directory at %v: %w", c.o.Endpoints, ctx.Err())
 		}
 	}
 	return c.nameConflict()
+}
+
+// setConnectErr records the last connection attempt's failure (nil: it
+// succeeded).
+func (c *Client) setConnectErr(err error) {
+	c.mu.Lock()
+	c.lastConnErr = err
+	c.mu.Unlock()
+}
+
+// connectErr is the last connection attempt's failure, nil after a success.
+func (c *Client) connectErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastConnErr
 }
 
 // Close stops the client; learned endpoints not written yet are lost.
@@ -279,6 +307,8 @@ func (c *Client) supervise(ctx context.Context) {
 func (c *Client) connect(ctx context.Context) *session {
 	// The backoff stays short: replicas that come back at different
 	// times after a directory failover would judge each other dead.
+	causes := make([]string, len(c.o.Endpoints)) // each member's last refusal
+	warned := ""
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 250*time.Millisecond) {
 		c.mu.Lock()
 		start := c.next
@@ -287,13 +317,25 @@ func (c *Client) connect(ctx context.Context) *session {
 			idx := (start + i) % len(c.o.Endpoints)
 			s, err := c.dial(ctx, idx)
 			if err == nil {
+				c.setConnectErr(nil)
 				c.log.Info("directory connected", zap.String("endpoint", s.endpoint))
 				return s
 			}
-			c.log.Debug("directory member refused", zap.String("endpoint", c.o.Endpoints[idx]), zap.Error(err))
 			if ctx.Err() != nil {
 				return nil
 			}
+			c.setConnectErr(err)
+			// Logged when a member's cause changes, not at every
+			// attempt (several a second).
+			if err.Error() != causes[idx] {
+				causes[idx] = err.Error()
+				c.log.Debug("directory member refused", zap.String("endpoint", c.o.Endpoints[idx]), zap.Error(err))
+			}
+		}
+		// A whole round refused: warn, once per set of causes.
+		if all := strings.Join(causes, "; "); all != warned {
+			warned = all
+			c.log.Warn("directory not reachable: every member refused", zap.Strings("causes", slices.Clone(causes)))
 		}
 		select {
 		case <-ctx.Done():

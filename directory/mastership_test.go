@@ -20,8 +20,8 @@ func TestLivenessClock(t *testing.T) {
 	const timeout = time.Second
 	t0 := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	l := newLiveness("me")
-	if l.alive("a", timeout) {
+	l := newLiveness("me", timeout)
+	if l.alive("a") {
 		t.Fatal("an unknown replica is alive")
 	}
 	l.observe("me", 1, at(0))
@@ -33,36 +33,102 @@ func TestLivenessClock(t *testing.T) {
 		l.observe("a", 7+ms/250, at(ms))
 		l.observe("b", 3, at(ms)) // unchanged: not a sign of life
 	}
-	if !l.alive("a", timeout) || !l.alive("b", timeout) {
+	if !l.alive("a") || !l.alive("b") {
 		t.Fatal("b dead after exactly the timeout; want dead only beyond it")
 	}
 	l.observe("me", 6, at(1250))
-	if !l.alive("a", timeout) || l.alive("b", timeout) {
-		t.Fatalf("at 1.25 s: a alive %v (want true), b alive %v (want false)", l.alive("a", timeout), l.alive("b", timeout))
+	if !l.alive("a") || l.alive("b") {
+		t.Fatalf("at 1.25 s: a alive %v (want true), b alive %v (want false)", l.alive("a"), l.alive("b"))
 	}
-	if got := l.live(timeout); !slices.Equal(got, []string{"a"}) {
+	if got := l.live(); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("live = %v, want [a] (never itself)", got)
 	}
 	// The directory stalls: nothing arrives, whatever the wall clock says.
 	// a stays alive because the reference has not moved.
-	if !l.alive("a", timeout) {
+	if !l.alive("a") {
 		t.Error("a judged dead while nothing arrived from the directory")
 	}
-	// Failover: a new session restarts every clock, b included.
-	l.restart(at(60_000))
-	if !l.alive("a", timeout) || !l.alive("b", timeout) {
+	// Failover: a new session restarts every clock, b included, with as
+	// much again as we were cut off (capped at 3 timeouts).
+	l.restart(at(60_000), at(1250))
+	if !l.alive("a") || !l.alive("b") {
 		t.Error("after a restart, a replica is dead")
 	}
-	l.observe("me", 7, at(60_900))
-	l.observe("a", 20, at(60_950))
-	l.observe("me", 8, at(61_100))
-	if !l.alive("a", timeout) || l.alive("b", timeout) {
-		t.Errorf("1.1 s after the restart: a %v (want alive), b %v (want dead)", l.alive("a", timeout), l.alive("b", timeout))
+	l.observe("me", 7, at(60_250))
+	l.observe("a", 20, at(60_250))
+	for ms, v := 60_500, 8; ms <= 61_250; ms, v = ms+250, v+1 {
+		l.observe("me", v, at(ms))
+	}
+	if !l.alive("a") || !l.alive("b") {
+		t.Errorf("1.25 s after the restart: a %v, b %v (want both alive: b has 3 s of grace)", l.alive("a"), l.alive("b"))
+	}
+	for ms, v := 61_500, 12; ms <= 64_250; ms, v = ms+250, v+1 {
+		l.observe("me", v, at(ms))
+		l.observe("a", 20+v, at(ms))
+	}
+	if !l.alive("a") || l.alive("b") {
+		t.Errorf("4.25 s after the restart: a %v (want alive), b %v (want dead)", l.alive("a"), l.alive("b"))
 	}
 	// A deleted row is forgotten.
 	l.forget("a")
-	if l.alive("a", timeout) || len(l.live(timeout)) != 0 {
-		t.Errorf("forgotten a: alive %v, live %v", l.alive("a", timeout), l.live(timeout))
+	if l.alive("a") || len(l.live()) != 0 {
+		t.Errorf("forgotten a: alive %v, live %v", l.alive("a"), l.live())
+	}
+}
+
+// F3: a big transaction stalls the leader; both replicas lose their
+// session; we come back at once, the other 2 s later. It must not be
+// judged dead meanwhile; one that never comes back is, within the cap.
+func TestLivenessReconnectGap(t *testing.T) {
+	const timeout = time.Second
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	l := newLiveness("me", timeout)
+	l.restart(at(0), time.Time{})
+	l.observe("me", 1, at(0))
+	l.observe("slow", 1, at(0))
+	l.observe("gone", 1, at(0))
+	// Stall from 0 to 2.3 s, our session lost at 1 s, back at 2.5 s.
+	l.restart(at(2500), l.last)
+	v := 2
+	for ms := 2750; ms <= 4500; ms += 250 {
+		l.observe("me", v, at(ms))
+		v++
+	}
+	l.observe("slow", 2, at(4500)) // reconnected 2 s after us
+	if !l.alive("slow") {
+		t.Fatal("a replica that reconnected 2 s after us was judged dead")
+	}
+	for ms := 4750; ms <= 7000; ms += 250 {
+		l.observe("me", v, at(ms))
+		l.observe("slow", v, at(ms))
+		v++
+	}
+	if !l.alive("slow") || l.alive("gone") {
+		t.Errorf("4.5 s after the restart: slow %v (want alive), gone %v (want dead)", l.alive("slow"), l.alive("gone"))
+	}
+}
+
+// One slow round of our own heartbeat (a transaction ahead of it) counts
+// as half a timeout, however long; steady slow rounds still judge.
+func TestLivenessSlowRound(t *testing.T) {
+	const timeout = time.Second
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	l := newLiveness("me", timeout)
+	l.observe("me", 1, at(0))
+	l.observe("b", 1, at(0))
+	l.observe("me", 2, at(900)) // slow: 0.5 s on the clock
+	l.observe("me", 3, at(1150))
+	l.observe("me", 4, at(1400))
+	if !l.alive("b") {
+		t.Fatal("b dead after one slow round and 0.5 s of normal ones")
+	}
+	for ms, v := 2000, 5; ms <= 3200; ms, v = ms+600, v+1 { // steadily slow
+		l.observe("me", v, at(ms))
+	}
+	if l.alive("b") {
+		t.Fatal("b still alive after 3.2 s of slow rounds: slowness must not stop the clock")
 	}
 }
 

@@ -13,30 +13,40 @@ import (
 )
 
 // beat is what liveness knows of one replica: its last heartbeat value and
-// the local time at which it was seen to change.
+// the reading of the liveness clock at which it was seen to change.
 type beat struct {
 	value int
-	seen  time.Time
+	at    time.Duration
 }
 
 // liveness judges which replicas are alive from the heartbeats a monitor
 // delivers. A pure state machine: time is passed in, and the Client calls
 // it under its mu.
 //
-// A replica is dead when its heartbeat has not changed for the timeout
-// while this replica's own heartbeat was seen changing: the reference
-// clock is the last change of our own row, not the wall clock, so a
+// A replica is dead when its heartbeat has not changed for the timeout on
+// a clock that only runs while the directory is seen to work: it advances
+// when this replica's own heartbeat is seen changing, by the time since
+// the previous change but by at most half the timeout per round. So a
 // directory that stalls or fails over (no heartbeat of anyone arrives)
-// makes nobody look dead. restart, at each (re)sync of a session, gives
-// every replica a fresh start, as the interface promises.
+// makes nobody look dead, and one slow round (a big transaction ahead of
+// everyone's heartbeats) counts as half a timeout, not as its length.
+//
+// restart, at each (re)sync of a session, gives every other replica a
+// fresh timeout plus as long as this replica was cut off (capped): a slow
+// or lost leader cuts every replica's session alike, and the others may
+// need as long to come back as this one did. Without it the replica that
+// reconnected first judged the one that reconnected a second later dead
+// (attack finding F3: a 10,000-row transaction stalled the leader 2.3 s).
 type liveness struct {
-	self  string
-	beats map[string]beat
-	ref   time.Time // when our own heartbeat last changed, or the last restart
+	self    string
+	timeout time.Duration
+	beats   map[string]beat
+	clock   time.Duration // the liveness clock
+	last    time.Time     // when our own heartbeat last changed, or the last restart
 }
 
-func newLiveness(self string) *liveness {
-	return &liveness{self: self, beats: map[string]beat{}}
+func newLiveness(self string, timeout time.Duration) *liveness {
+	return &liveness{self: self, timeout: timeout, beats: map[string]beat{}}
 }
 
 // observe records that name's heartbeat is value at now.
@@ -45,36 +55,48 @@ func (l *liveness) observe(name string, value int, now time.Time) {
 	if known && b.value == value {
 		return
 	}
-	l.beats[name] = beat{value: value, seen: now}
-	if name == l.self && now.After(l.ref) {
-		l.ref = now
+	if name == l.self && now.After(l.last) {
+		if !l.last.IsZero() {
+			l.clock += min(now.Sub(l.last), l.timeout/2)
+		}
+		l.last = now
 	}
+	l.beats[name] = beat{value: value, at: l.clock}
 }
 
 // forget drops name (its row was deleted): it is no longer alive.
 func (l *liveness) forget(name string) { delete(l.beats, name) }
 
-// restart sets every replica's last change, and the reference, to now.
-func (l *liveness) restart(now time.Time) {
-	for name, b := range l.beats {
-		b.seen = now
-		l.beats[name] = b
+// restart, at a (re)sync at now, gives every other replica a fresh timeout
+// plus the time since cut, when our own heartbeat was last seen changing
+// before the sync (at most three timeouts; nothing extra at the first
+// sync, cut zero).
+func (l *liveness) restart(now, cut time.Time) {
+	var extra time.Duration
+	if !cut.IsZero() && now.After(cut) {
+		extra = min(now.Sub(cut), 3*l.timeout)
 	}
-	l.ref = now
+	for name, b := range l.beats {
+		if name != l.self {
+			b.at = max(b.at, l.clock+extra)
+			l.beats[name] = b
+		}
+	}
+	l.last = now
 }
 
 // alive reports whether another replica, name, is alive. Our own name is
 // the Client's business (alive while connected).
-func (l *liveness) alive(name string, timeout time.Duration) bool {
+func (l *liveness) alive(name string) bool {
 	b, known := l.beats[name]
-	return known && l.ref.Sub(b.seen) <= timeout
+	return known && l.clock-b.at <= l.timeout
 }
 
 // live lists the other replicas alive, sorted.
-func (l *liveness) live(timeout time.Duration) []string {
+func (l *liveness) live() []string {
 	var out []string
 	for name := range l.beats {
-		if name != l.self && l.alive(name, timeout) {
+		if name != l.self && l.alive(name) {
 			out = append(out, name)
 		}
 	}
@@ -84,19 +106,19 @@ func (l *liveness) live(timeout time.Duration) []string {
 
 // Alive reports whether replica name's heartbeat was seen to change within
 // ReplicaTimeout; this replica itself is alive while connected. The time
-// is this client's, and only runs while the directory is seen to work:
-// it is measured against this replica's own heartbeats coming back, and
-// restarts for everyone at each (re)sync of a session. So an outage, a
-// stall or a failover of the directory makes nobody look dead; a replica
-// that stops beating is dead about ReplicaTimeout + HeartbeatInterval
-// after its last beat.
+// is this client's liveness clock (see liveness), which only runs while
+// this replica's own heartbeats come back, and restarts for everyone, with
+// extra time, at each (re)sync of a session. So an outage, a stall or a
+// failover of the directory makes nobody look dead; a replica that stops
+// beating is dead about ReplicaTimeout + HeartbeatInterval after its last
+// beat, and never before ReplicaTimeout of wall time.
 func (c *Client) Alive(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if name == c.o.Name && name != "" {
 		return c.connectedLocked()
 	}
-	return c.live.alive(name, c.o.ReplicaTimeout)
+	return c.live.alive(name)
 }
 
 // LiveReplicas lists the live replicas' names, sorted, this one included
@@ -104,7 +126,7 @@ func (c *Client) Alive(name string) bool {
 func (c *Client) LiveReplicas() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := c.live.live(c.o.ReplicaTimeout)
+	out := c.live.live()
 	if c.o.Name != "" && c.connectedLocked() {
 		out = append(out, c.o.Name)
 		slices.Sort(out)
@@ -112,20 +134,22 @@ func (c *Client) LiveReplicas() []string {
 	return out
 }
 
-// putReplica records a monitored Replica row, unless s is dead.
+// putReplica records a monitored Replica row of the installed session s.
+// Rows s delivers before it is installed are left to install, which lists
+// them all: liveness must see the sync (restart) before them.
 func (c *Client) putReplica(s *session, r *model.Replica) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !s.isDead() {
+	if !s.isDead() && c.sess == s {
 		c.live.observe(r.Name, r.Heartbeat, time.Now())
 	}
 }
 
-// removeReplica forgets a deleted Replica row, unless s is dead.
+// removeReplica forgets a deleted Replica row of the installed session s.
 func (c *Client) removeReplica(s *session, r *model.Replica) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !s.isDead() {
+	if !s.isDead() && c.sess == s {
 		c.live.forget(r.Name)
 	}
 }
@@ -166,7 +190,7 @@ func (c *Client) heartbeat(ctx context.Context) {
 			c.beats.Add(1)
 			c.lastBeat.Store(&sent)
 			if failing {
-				c.log.Info("directory heartbeat resumed", zap.String("replica", c.o.Name))
+				c.log.Info("directory heartbeat resumed")
 			}
 			failing = false
 		case ctx.Err() != nil:
@@ -174,7 +198,7 @@ func (c *Client) heartbeat(ctx context.Context) {
 		default:
 			c.beatFails.Add(1)
 			if !failing { // once per outage, not once per tick
-				c.log.Warn("directory heartbeat failed", zap.String("replica", c.o.Name), zap.Error(err))
+				c.log.Warn("directory heartbeat failed", zap.Error(err))
 			}
 			failing = true
 		}
@@ -247,7 +271,7 @@ func (c *Client) checkName(ctx context.Context) bool {
 	if now, ok := c.live.beats[c.o.Name]; ok && now.value != before.value {
 		c.conflict = fmt.Errorf("replica %q: its heartbeat in the directory moved from %d to %d while this one was silent: %w",
 			c.o.Name, before.value, now.value, ErrNameInUse)
-		c.log.Error("another live replica has this name: not taking part", zap.String("replica", c.o.Name), zap.Error(c.conflict))
+		c.log.Error("another live replica has this name: not taking part", zap.Error(c.conflict))
 		return false
 	}
 	return true
