@@ -4,23 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ovs-vxctl/ovs-vxctl/internal/ovstest"
 	"go.uber.org/zap/zaptest"
 )
 
 // member is one ovsdb-server of a test cluster.
-type member struct {
-	remote string // the client endpoint, tcp:IP:PORT
-	ctl    string // its unixctl socket
-	cmd    *exec.Cmd
-}
+type member = ovstest.Member
 
 // freePort returns a TCP port nothing listens on at ip right now.
 func freePort(t *testing.T, ip string) int {
@@ -41,75 +36,20 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 // startCluster creates a Raft cluster of n members of the directory's
-// schema with ovsdb-tool, each member an ovsdb-server on its own loopback
-// address 127.0.0.(10+i), and returns them; they are killed when t ends.
+// schema, each member an ovsdb-server on its own loopback address
+// 127.0.0.(11+i); they are killed when t ends.
 func startCluster(t *testing.T, n int) []*member {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts ovsdb-server processes")
-	}
-	if _, err := exec.LookPath("ovsdb-server"); err != nil {
-		t.Skip("ovsdb-server not installed")
-	}
-	dir := t.TempDir()
-	schema := filepath.Join(dir, "directory.ovsschema")
-	if err := os.WriteFile(schema, Schema(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var raft0 string
-	var ms []*member
-	for i := range n {
-		ip := fmt.Sprintf("127.0.0.%d", 11+i)
-		raft := fmt.Sprintf("tcp:%s:%d", ip, freePort(t, ip))
-		db := filepath.Join(dir, fmt.Sprintf("m%d.db", i))
-		if i == 0 {
-			raft0 = raft
-			run(t, "ovsdb-tool", "create-cluster", db, schema, raft)
-		} else {
-			run(t, "ovsdb-tool", "join-cluster", db, DatabaseName, raft, raft0)
-		}
-		m := &member{
-			remote: fmt.Sprintf("tcp:%s:%d", ip, freePort(t, ip)),
-			ctl:    filepath.Join(dir, fmt.Sprintf("m%d.ctl", i)),
-		}
-		port := strings.TrimPrefix(m.remote, "tcp:"+ip+":")
-		m.cmd = exec.Command("ovsdb-server", "--no-chdir", "--unixctl="+m.ctl,
-			"--log-file="+filepath.Join(dir, fmt.Sprintf("m%d.log", i)), "--pidfile="+filepath.Join(dir, fmt.Sprintf("m%d.pid", i)),
-			"--remote=ptcp:"+port+":"+ip, db)
-		if err := m.cmd.Start(); err != nil {
-			t.Fatalf("starting ovsdb-server: %v", err)
-		}
-		t.Cleanup(func() {
-			_ = m.cmd.Process.Signal(syscall.SIGCONT)
-			_ = m.cmd.Process.Kill()
-			_ = m.cmd.Wait()
-		})
-		ms = append(ms, m)
-	}
-	// A member serves the database only once it has joined, and it joins
-	// through the first member: wait for all, so any may be killed.
-	for _, m := range ms {
-		waitFor(t, 20*time.Second, m.remote+" joined", func() bool {
-			out, err := exec.Command("ovs-appctl", "-t", m.ctl, "cluster/status", DatabaseName).CombinedOutput()
-			return err == nil && strings.Contains(string(out), "Status: cluster member")
-		})
-	}
-	return ms
+	return ovstest.StartCluster(t, n, DatabaseName, Schema(), 11)
 }
 
-func endpoints(ms []*member) []string {
-	var out []string
-	for _, m := range ms {
-		out = append(out, m.remote)
-	}
-	return out
-}
+func endpoints(ms []*member) []string { return ovstest.Endpoints(ms) }
 
 // memberAt returns the member whose client endpoint is remote.
 func memberAt(t *testing.T, ms []*member, remote string) *member {
 	t.Helper()
 	for _, m := range ms {
-		if m.remote == remote {
+		if m.Remote == remote {
 			return m
 		}
 	}
@@ -195,7 +135,7 @@ func failover(t *testing.T, sig syscall.Signal) {
 		t.Fatal(err)
 	}
 	leader := memberAt(t, ms, a.Leader())
-	if err := leader.cmd.Process.Signal(sig); err != nil {
+	if err := leader.Cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -204,9 +144,9 @@ func failover(t *testing.T, sig syscall.Signal) {
 	if err := a.Write(wctx, ep(100, 2, "host2")); err != nil {
 		t.Fatalf("no write within 5 s of %v to the leader: %v", sig, err)
 	}
-	t.Logf("write resumed %v after %v, on %s (was %s)", time.Since(start), sig, a.Leader(), leader.remote)
-	if a.Leader() == leader.remote {
-		t.Errorf("still connected to the old leader %s", leader.remote)
+	t.Logf("write resumed %v after %v, on %s (was %s)", time.Since(start), sig, a.Leader(), leader.Remote)
+	if a.Leader() == leader.Remote {
+		t.Errorf("still connected to the old leader %s", leader.Remote)
 	}
 	waitFor(t, 5*time.Second, "b sees both endpoints", func() bool { return b.Len() == 2 })
 	if s := a.Stats(); s.Failovers == 0 {

@@ -26,7 +26,7 @@ func TestClusterLeaseFollowsHeartbeats(t *testing.T) {
 	}
 	// Two of three members stopped: no quorum, no heartbeat commits.
 	for _, m := range ms[:2] {
-		if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := m.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 	}

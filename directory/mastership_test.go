@@ -369,7 +369,7 @@ func claimAcrossFailover(t *testing.T, sig syscall.Signal) {
 	stop := make(chan struct{})
 	deadAt := make(chan time.Duration, 1)
 	leader := memberAt(t, ms, a.Leader())
-	if err := leader.cmd.Process.Signal(sig); err != nil {
+	if err := leader.Cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
@@ -393,7 +393,7 @@ func claimAcrossFailover(t *testing.T, sig syscall.Signal) {
 	if err != nil || !won || got.Generation != 1 {
 		t.Fatalf("no claim within 5 s of %v to the leader: %+v won %v err %v", sig, got, won, err)
 	}
-	t.Logf("claim committed %v after %v, on %s (was %s)", time.Since(killed), sig, b.Leader(), leader.remote)
+	t.Logf("claim committed %v after %v, on %s (was %s)", time.Since(killed), sig, b.Leader(), leader.Remote)
 	// a is still a's master, b still may not take it.
 	if o, won, err := b.Claim(cctx, 1, "host1", "br0"); err != nil || won || o != first {
 		t.Fatalf("b's claim of a's switch after the failover: %+v won %v err %v", o, won, err)

@@ -35,7 +35,7 @@ func TestWrongDatabaseNamesTheCause(t *testing.T) {
 	db := filepath.Join(dir, "other.db")
 	run(t, "ovsdb-tool", "create", db, schema)
 	port := freePort(t, "127.0.0.1")
-	cmd := exec.Command("ovsdb-server", "--no-chdir", "--unixctl="+filepath.Join(dir, "o.ctl"),
+	cmd := exec.Command("ovsdb-server", "--no-chdir", "--unixctl="+filepath.Join(dir, "o.Ctl"),
 		"--log-file="+filepath.Join(dir, "o.log"), fmt.Sprintf("--remote=ptcp:%d:127.0.0.1", port), db)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
