@@ -164,12 +164,22 @@ type runningServer struct {
 // The server lives until owner (t or a parent of it) ends.
 func runServer(t, owner *testing.T, o ServerOptions) *runningServer {
 	t.Helper()
+	return runServerTweaked(t, owner, o, nil)
+}
+
+// runServerTweaked is runServer with tweak (if any) applied to the Server
+// before Run: what options cannot set, such as the hardware VTEP connector.
+func runServerTweaked(t, owner *testing.T, o ServerOptions, tweak func(*Server)) *runningServer {
+	t.Helper()
 	if o.Log == nil {
 		o.Log = zaptest.NewLogger(owner)
 	}
 	srv, err := NewServer(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})

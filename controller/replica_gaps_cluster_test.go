@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,7 +136,7 @@ func TestReplicaHardwareVTEPCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := ServerOptions{Topology: topo, Listeners: []net.Listener{l}, Name: name, Directory: ovstest.Endpoints(ms), Grace: 10 * time.Millisecond}
-		return runServerTweaked(t, o, func(s *Server) { s.hw.connect = f.connect })
+		return runServerTweaked(t, t, o, func(s *Server) { s.hw.connect = f.connect })
 	}
 	a, b := start("ctl-a"), start("ctl-b")
 	eventually(t, 10*time.Second, "tor1 driven", func() bool { open, syncs, _ := f.state(target); return open == 1 && syncs > 0 })
@@ -182,43 +181,4 @@ func TestReplicaHardwareVTEPCluster(t *testing.T) {
 	if f.most != 1 {
 		t.Errorf("%d connections to tor1's database at once, want 1", f.most)
 	}
-}
-
-// runServerTweaked is runServer with tweak applied to the Server before
-// Run (what runServer cannot: the hardware VTEP connector).
-func runServerTweaked(t *testing.T, o ServerOptions, tweak func(*Server)) *runningServer {
-	t.Helper()
-	if o.Log == nil {
-		o.Log = zaptest.NewLogger(t)
-	}
-	srv, err := NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tweak(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- srv.Run(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("controller did not start: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("controller: %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Error("controller did not stop within 20s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &runningServer{srv, stop}
 }
