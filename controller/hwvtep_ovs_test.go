@@ -2,18 +2,14 @@ package controller
 
 import (
 	"context"
-	"net"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ovs-vxctl/ovs-vxctl/hwvtep/vtepdbtest"
+
 	"github.com/ovs-vxctl/ovs-vxctl/hwvtep"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
 	"github.com/ovs-vxctl/ovs-vxctl/topology"
 )
 
@@ -28,50 +24,10 @@ type sslVTEPDB struct {
 
 func startSSLVTEPDB(t *testing.T) *sslVTEPDB {
 	t.Helper()
-	ovsruntest.Require(t, "ovs-pki", "vtep-ctl")
-	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	run := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", args, err, out)
-		}
-	}
-	run("ovs-pki", "--dir="+pki, "init")
-	run("ovs-pki", "--dir="+pki, "req+sign", "vtep", "switch")
-	run("ovs-pki", "--dir="+pki, "req+sign", "ctl", "controller")
-	db := filepath.Join(dir, "vtep.db")
-	run("ovsdb-tool", "create", db, ovsrun.VTEPSchemaPath)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	d := &sslVTEPDB{unix: "unix:" + filepath.Join(dir, "db.sock"), ssl: "ssl:127.0.0.1:" + port,
-		ctlFiles: TLSFiles{PrivateKey: filepath.Join(dir, "ctl-privkey.pem"), Certificate: filepath.Join(dir, "ctl-cert.pem"),
-			CACert: filepath.Join(pki, "switchca", "cacert.pem")}}
-	server := exec.Command("ovsdb-server", db, "--remote=p"+d.unix, "--remote=pssl:"+port+":127.0.0.1",
-		"--private-key="+filepath.Join(dir, "vtep-privkey.pem"), "--certificate="+filepath.Join(dir, "vtep-cert.pem"),
-		"--ca-cert="+filepath.Join(pki, "controllerca", "cacert.pem"),
-		"--unixctl="+filepath.Join(dir, "ovsdb-server.ctl"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"))
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Process.Kill(); server.Wait() })
-	eventually(t, 10*time.Second, "ovsdb-server listening on "+d.ssl, func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+port)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	for _, args := range [][]string{{"add-ps", "tor1"}, {"set", "Physical_Switch", "tor1", "tunnel_ips=10.0.0.9"}, {"add-port", "tor1", "p0"}} {
-		run(append([]string{"vtep-ctl", "--db=" + d.unix, "--timeout=10"}, args...)...)
-	}
-	return d
+	db := vtepdbtest.Start(t, vtepdbtest.Options{SSL: true})
+	db.Switch(t, "tor1", "10.0.0.9", "p0")
+	return &sslVTEPDB{unix: db.Unix, ssl: db.SSL,
+		ctlFiles: TLSFiles{PrivateKey: db.Client.PrivateKey, Certificate: db.Client.Certificate, CACert: db.Client.CACert}}
 }
 
 // remote reads tor1's Ucast_Macs_Remote of network a as MAC/IP@locator,
