@@ -66,13 +66,20 @@ func (c *flowCache) isStatic(k uint64) bool {
 // size is how many flows the cache says the switch holds.
 func (c *flowCache) size() int { return len(c.static) + len(c.byKey) }
 
-// buildCache compiles the endpoints one by one, attributing each flow. ok
-// is false when two endpoints (or an endpoint and the topology) give flows
-// of one Key: CompileEndpoints then keeps the first, which only a full
-// compile reproduces. Without a conflict, the union of eps' flows (in
-// flows.Sort order) is exactly flows.CompileEndpoints(t, h, alloc, eps).
-func buildCache(t *topology.Topology, h *topology.Host, alloc topology.Allocation, static []flows.Flow, eps []flows.Endpoint, version uint64) (c *flowCache, endpointFlows []flows.Flow, ok bool) {
-	c = &flowCache{t: t, h: h, alloc: alloc, version: version, seed: maphash.MakeSeed(),
+// buildCache compiles the endpoints one by one, attributing each flow,
+// through the memo m of t when there is one (nil: compiled here; the
+// switches numbered alike share what is compiled, and the cache hashes
+// with m's seed, so that updates need no hashing per switch). ok is false
+// when two endpoints (or an endpoint and the topology) give flows of one
+// Key: CompileEndpoints then keeps the first, which only a full compile
+// reproduces. Without a conflict, the union of eps' flows (in flows.Sort
+// order) is exactly flows.CompileEndpoints(t, h, alloc, eps).
+func buildCache(m *endpointMemo, t *topology.Topology, h *topology.Host, alloc topology.Allocation, static []flows.Flow, eps []flows.Endpoint, version uint64) (c *flowCache, endpointFlows []flows.Flow, ok bool) {
+	seed := maphash.MakeSeed()
+	if m != nil {
+		seed = m.seed
+	}
+	c = &flowCache{t: t, h: h, alloc: alloc, version: version, seed: seed,
 		static: make([]uint64, len(static)),
 		byKey:  make(map[uint64]struct{}, 3*len(eps)), owned: make(map[MACKey]compactEndpoint, len(eps))}
 	for i, f := range static {
@@ -82,6 +89,12 @@ func buildCache(t *topology.Topology, h *topology.Host, alloc topology.Allocatio
 	if len(slices.Compact(slices.Clone(c.static))) != len(c.static) {
 		return nil, nil, false
 	}
+	// So many endpoints would only churn the memo (it starts over past
+	// memoMax): compile them here, hashing alike.
+	memo := m
+	if len(eps) > memoMax/4 {
+		memo = nil
+	}
 	for _, e := range eps {
 		key, valid := KeyOf(e.VNI, e.MAC)
 		if !valid {
@@ -90,19 +103,33 @@ func buildCache(t *topology.Topology, h *topology.Host, alloc topology.Allocatio
 		if _, dup := c.owned[key]; dup {
 			return nil, nil, false
 		}
-		fl := flows.CompileEndpoints(t, h, alloc, []flows.Endpoint{e})
-		for _, f := range fl {
-			k := c.hash(f)
+		fl, hashes := c.endpointFlows(memo, key, e)
+		for i, k := range hashes {
 			if _, dup := c.byKey[k]; dup || c.isStatic(k) {
 				return nil, nil, false
 			}
 			c.byKey[k] = struct{}{}
+			endpointFlows = append(endpointFlows, fl(i))
 		}
 		c.owned[key] = compact(e)
-		endpointFlows = append(endpointFlows, fl...)
 	}
 	flows.Sort(endpointFlows)
 	return c, endpointFlows, true
+}
+
+// endpointFlows is e's flows (fl(i), of Key hash hashes[i]) for c's
+// switch: from memo m, or compiled here when m is nil.
+func (c *flowCache) endpointFlows(m *endpointMemo, key MACKey, e flows.Endpoint) (fl func(int) flows.Flow, hashes []uint64) {
+	if m != nil {
+		en := m.compile(c, key, e)
+		return func(i int) flows.Flow { return en.flows[i].Flow }, en.hashes
+	}
+	compiled := flows.CompileEndpoints(c.t, c.h, c.alloc, []flows.Endpoint{e})
+	hashes = make([]uint64, len(compiled))
+	for i, f := range compiled {
+		hashes[i] = c.hash(f)
+	}
+	return func(i int) flows.Flow { return compiled[i] }, hashes
 }
 
 // fastResult says what an incremental update did.
@@ -126,7 +153,7 @@ func (s *session) incremental(ctx context.Context) (fastResult, error) {
 		return fastResult{}, errNoFastPath
 	}
 	start := time.Now()
-	eps, present, version, complete := s.srv.know.ChangesSince(c.version)
+	eps, present, version, complete := s.changesSince(c)
 	if !complete {
 		return fastResult{}, fmt.Errorf("%w: the knowledge log does not reach back to version %d", errNoFastPath, c.version)
 	}
@@ -147,27 +174,34 @@ func (s *session) incremental(ctx context.Context) (fastResult, error) {
 	return fastResult{Result: res, version: version, flows: c.size()}, nil
 }
 
-// cacheChange is what an incremental update replaces in the cache: the
-// flows the changed endpoints held and the ones they give now, by Key hash.
+// cacheChange is what an incremental update replaces in the cache: the Key
+// hashes of the flows the changed endpoints held and of the ones they give
+// now, and the present changed endpoints.
 type cacheChange struct {
-	old, want map[uint64]flows.Flow
-	owned     map[MACKey]compactEndpoint // the present changed endpoints
+	old, want []uint64
+	owned     []ownedEndpoint
+}
+
+// ownedEndpoint is an endpoint as the cache keeps it, with its key.
+type ownedEndpoint struct {
+	key MACKey
+	e   compactEndpoint
 }
 
 // apply records in the cache that the switch holds ch: the changed
 // endpoints' old flows go, their new ones come.
 func (c *flowCache) apply(ch cacheChange, present map[MACKey]bool, version uint64) {
-	for k := range ch.old {
+	for _, k := range ch.old {
 		delete(c.byKey, k)
 	}
 	for key := range present {
 		delete(c.owned, key)
 	}
-	for k := range ch.want {
+	for _, k := range ch.want {
 		c.byKey[k] = struct{}{}
 	}
-	for key, e := range ch.owned {
-		c.owned[key] = e
+	for _, o := range ch.owned {
+		c.owned[o.key] = o.e
 	}
 	c.version = version
 }

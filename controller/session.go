@@ -56,6 +56,8 @@ type session struct {
 	// rep is the session's role among controller replicas (mastership.go);
 	// nil without a directory: the session always programs the switch.
 	rep *mastership
+	// met: this switch's metric series, looked up once (fanout.go).
+	met switchMetrics
 
 	closeReason atomic.Value // string
 	lastWarn    string       // the last reconcile error logged at warn level
@@ -83,7 +85,7 @@ func newSession(srv *Server, id switchID, conn *ofconn.Conn, remote string) *ses
 		rep = newMastership()
 	}
 	return &session{
-		srv: srv, id: id, conn: conn, remote: remote, log: log, rep: rep,
+		srv: srv, id: id, conn: conn, remote: remote, log: log, rep: rep, met: newSwitchMetrics(srv.met, id),
 		sw:     openflow.New(conn, log),
 		bucket: newTokenBucket(srv.o.PacketInRate, srv.o.PacketInBurst),
 		dirty:  make(chan struct{}, 1),
@@ -199,7 +201,11 @@ func (s *session) serve(ctx context.Context) {
 // after a failure (with backoff) and every AgeInterval, until ctx ends.
 func (s *session) reconcileLoop(ctx context.Context) {
 	s.markDirty(time.Now())
-	tick := time.NewTicker(s.srv.o.AgeInterval)
+	// The first tick comes after a random part of AgeInterval, then one
+	// every AgeInterval: a thousand switches connected together would
+	// otherwise read their activity together, every time, and delay the
+	// updates that land then.
+	tick := time.NewTimer(rand.N(s.srv.o.AgeInterval) + time.Millisecond)
 	defer tick.Stop()
 	var retry <-chan time.Time
 	backoff := retryMin
@@ -224,6 +230,7 @@ func (s *session) reconcileLoop(ctx context.Context) {
 			retry = nil
 			attempt()
 		case <-tick.C:
+			tick.Reset(s.srv.o.AgeInterval)
 			// Read activity, then reconcile: that re-reads the
 			// advertisement (an apply may have added a network) and
 			// repairs flows changed behind the controller's back.
@@ -528,10 +535,10 @@ func (s *session) synced(res openflow.Result, version uint64, n int, pending tim
 	s.mu.Unlock()
 	s.lastWarn = ""
 	m := s.srv.met
-	m.reconciles.WithLabelValues(s.id.bridge).Observe(res.Duration.Seconds())
+	s.met.reconciles.Observe(res.Duration.Seconds())
 	m.flows.WithLabelValues(s.id.host.Name, s.id.bridge).Set(float64(n))
 	if !pending.IsZero() {
-		m.convergence.WithLabelValues(s.id.bridge).Observe(time.Since(pending).Seconds())
+		s.met.convergence.Observe(time.Since(pending).Seconds())
 	}
 }
 
@@ -587,7 +594,7 @@ func (s *session) desired(ctx context.Context) (fl []flows.Flow, cookie, mask ui
 	// Compiled endpoint by endpoint, the flows come with who gives each:
 	// the cache of incremental updates. A conflict between endpoints
 	// leaves it to CompileEndpoints (first wins) and to full reconciles.
-	cache, epFlows, ok := buildCache(t, h, alloc, prog.Tun, eps, version)
+	cache, epFlows, ok := buildCache(s.memoFor(t), t, h, alloc, prog.Tun, eps, version)
 	if !ok {
 		cache, epFlows = nil, flows.CompileEndpoints(t, h, alloc, eps)
 	}
@@ -794,8 +801,8 @@ func (s *session) countSent(res openflow.Result) {
 	}
 	s.srv.flowMods.Add(uint64(res.FlowMods))
 	s.srv.bundles.Add(1)
-	s.srv.met.flowMods.WithLabelValues(s.id.host.Name, s.id.bridge).Add(float64(res.FlowMods))
-	s.srv.met.bundles.WithLabelValues(s.id.host.Name, s.id.bridge).Inc()
+	s.met.flowMods.Add(float64(res.FlowMods))
+	s.met.bundles.Inc()
 	s.mu.Lock()
 	s.state.FlowMods += uint64(res.FlowMods)
 	s.state.Bundles++

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -122,6 +123,7 @@ type controllerFlags struct {
 	o           controller.ServerOptions
 	echo        time.Duration
 	rate, grate float64
+	cpuProfile  string // hidden: a CPU profile of the run, for diagnosis
 }
 
 func (f *controllerFlags) register(cmd *cobra.Command) {
@@ -152,6 +154,25 @@ func (f *controllerFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.o.MaxPendingPerSource, "max-pending-per-source", controller.DefaultMaxPendingPerSource, "connections not yet identified from one IP address")
 	fl.StringVar(&f.o.StateFile, "state-file", "", "keep the local VLANs read from each host here, to rebuild a lost advertisement after a restart (e.g. /var/lib/ovs-vxctl/controller-state.json)")
 	fl.IntVar(&f.o.ReplyBudget, "reply-budget", controller.DefaultReplyBudget, "bytes of flow dumps gathered from all switches together; past it the largest is dropped")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (diagnosis)")
+	_ = fl.MarkHidden("cpuprofile")
+}
+
+// startProfile starts the CPU profile --cpuprofile asks for; the returned
+// function stops it and closes the file.
+func (f *controllerFlags) startProfile() (stop func(), err error) {
+	if f.cpuProfile == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(f.cpuProfile)
+	if err != nil {
+		return nil, fmt.Errorf("creating the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("starting the CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 // run checks every flag before anything listens, then serves until SIGINT
@@ -207,6 +228,11 @@ func (f *controllerFlags) run(g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := f.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
