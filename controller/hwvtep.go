@@ -66,8 +66,11 @@ type hwvtepSyncer interface {
 // hwvtepConnector connects to a hardware VTEP's database at endpoint.
 type hwvtepConnector func(ctx context.Context, endpoint string, tlsConfig *tls.Config, log *zap.Logger) (hwvtepSyncer, error)
 
-func connectHardwareVTEP(ctx context.Context, endpoint string, tlsConfig *tls.Config, log *zap.Logger) (hwvtepSyncer, error) {
-	return hwvtep.Connect(ctx, endpoint, tlsConfig, log)
+// hwvtepConnectorWith connects with the refusal gauges of m.
+func hwvtepConnectorWith(m *hwvtep.Metrics) hwvtepConnector {
+	return func(ctx context.Context, endpoint string, tlsConfig *tls.Config, log *zap.Logger) (hwvtepSyncer, error) {
+		return hwvtep.Connect(ctx, endpoint, tlsConfig, log, hwvtep.WithMetrics(m))
+	}
 }
 
 // hwvtepRunner owns the hardware VTEP loops. mu guards its fields and is
@@ -97,7 +100,7 @@ type hwvtepLoop struct {
 }
 
 func newHWVTEPRunner(reg prometheus.Registerer) *hwvtepRunner {
-	r := &hwvtepRunner{loops: map[string]*hwvtepLoop{}, leaving: map[string]*hwvtepLoop{}, connect: connectHardwareVTEP,
+	r := &hwvtepRunner{loops: map[string]*hwvtepLoop{}, leaving: map[string]*hwvtepLoop{}, connect: hwvtepConnectorWith(hwvtep.NewMetrics(reg)),
 		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ovs_vxctl", Subsystem: "controller",
 			Name: "hardware_vtep_connected", Help: "1 when the controller reaches a hardware VTEP's database, by host."}, []string{"host"}),
 		notDriven: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ovs_vxctl", Subsystem: "controller",
