@@ -1,62 +1,21 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ovs-vxctl/ovs-vxctl/ovsrun"
-	"github.com/ovs-vxctl/ovs-vxctl/ovsrun/ovsruntest"
+	"github.com/ovs-vxctl/ovs-vxctl/hwvtep/vtepdbtest"
 )
 
 // startVTEPDB starts an ovsdb-server serving the hardware_vtep database
-// (no emulator) in a namespace of its own, with physical switch tor1 and
-// its ports p0, p1, p2.
-func startVTEPDB(t *testing.T) *ovsrun.Instance {
+// (no emulator), with physical switch tor1 and its ports p0, p1, p2.
+func startVTEPDB(t *testing.T) *vtepdbtest.DB {
 	t.Helper()
-	ovsruntest.Require(t, "vtep-ctl")
-	ns := ovsruntest.NetNS(t, "cliv")
-	dir, err := os.MkdirTemp("/tmp", ns+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst := &ovsrun.Instance{Dir: dir, NetNS: ns}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := inst.Stop(ctx); err != nil {
-			t.Logf("stopping OVS: %v", err)
-		}
-		if !t.Failed() {
-			os.RemoveAll(dir)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := inst.StartVTEP(ctx); err != nil {
-		t.Fatal(err)
-	}
-	vtepCtl(t, inst, "add-ps", "tor1")
-	vtepCtl(t, inst, "set", "Physical_Switch", "tor1", "tunnel_ips=10.0.0.9")
-	for _, p := range []string{"p0", "p1", "p2"} {
-		vtepCtl(t, inst, "add-port", "tor1", p)
-	}
-	return inst
-}
-
-func vtepCtl(t *testing.T, inst *ovsrun.Instance, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := inst.Vtepctl(ctx, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(out)
+	d := vtepdbtest.Start(t, vtepdbtest.Options{})
+	d.Switch(t, "tor1", "10.0.0.9", "p0", "p1", "p2")
+	return d
 }
 
 // diffHW runs diff-flows for tor1 and checks its exit status and that
@@ -89,7 +48,7 @@ func containsLine(lines []string, l string) bool {
 
 func TestHardwareFDBAndDiffRealDatabase(t *testing.T) {
 	inst := startVTEPDB(t)
-	file := writeFile(t, "hw.yaml", hwTopologyYAML(inst.VTEPDBEndpoint()))
+	file := writeFile(t, "hw.yaml", hwTopologyYAML(inst.Unix))
 
 	diffHW(t, file, 2, "+logical_switch a (tunnel_key 100, replication_mode source_node)", "+binding p1 vlan 10 -> logical_switch b")
 	if code, out, errOut := runCLI(t, "apply", "-f", file, "--host", "tor1"); code != 0 {
@@ -99,11 +58,11 @@ func TestHardwareFDBAndDiffRealDatabase(t *testing.T) {
 
 	// The switch learns a MAC with its IP; someone tells it a remote one.
 	// (vtep-ctl's add-ucast-* take no IP: ipaddr is set afterwards.)
-	vtepCtl(t, inst, "add-ucast-local", "a", "52:54:00:00:00:99", "10.0.0.9")
-	vtepCtl(t, inst, "add-ucast-remote", "a", "52:54:00:00:00:01", "10.0.0.1")
+	inst.Vtepctl(t, "add-ucast-local", "a", "52:54:00:00:00:99", "10.0.0.9")
+	inst.Vtepctl(t, "add-ucast-remote", "a", "52:54:00:00:00:01", "10.0.0.1")
 	for table, ip := range map[string]string{"Ucast_Macs_Local": "192.168.1.9", "Ucast_Macs_Remote": "192.168.1.1"} {
-		u := vtepCtl(t, inst, "--bare", "--columns=_uuid", "find", table, "ipaddr=\"\"")
-		vtepCtl(t, inst, "set", table, u, "ipaddr="+ip)
+		u := inst.Vtepctl(t, "--bare", "--columns=_uuid", "find", table, "ipaddr=\"\"")
+		inst.Vtepctl(t, "set", table, u, "ipaddr="+ip)
 	}
 	code, out, errOut := runCLI(t, "fdb", "-f", file, "--host", "tor1", "--format", "json")
 	if code != 0 {
@@ -139,9 +98,9 @@ func TestHardwareFDBAndDiffRealDatabase(t *testing.T) {
 	diffHW(t, file, 0)
 
 	// Someone deletes b's flood list and unbinds p0.
-	vtepCtl(t, inst, "del-mcast-remote", "b", "unknown-dst", "10.0.0.1")
-	vtepCtl(t, inst, "unbind-ls", "tor1", "p0", "0")
-	vtepCtl(t, inst, "bind-ls", "tor1", "p2", "7", "a")
+	inst.Vtepctl(t, "del-mcast-remote", "b", "unknown-dst", "10.0.0.1")
+	inst.Vtepctl(t, "unbind-ls", "tor1", "p0", "0")
+	inst.Vtepctl(t, "bind-ls", "tor1", "p2", "7", "a")
 	diffHW(t, file, 2, "+unknown-dst b -> 10.0.0.1", "+binding p0 vlan 0 -> logical_switch a", "-binding p2 vlan 7 (logical_switch a)")
 
 	if code, out, errOut := runCLI(t, "apply", "-f", file, "--host", "tor1"); code != 0 {
