@@ -120,7 +120,13 @@ func (c *Client) install(ctx context.Context, s *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cut := c.live.last // before the sync sees our own row again
-	if err := c.syncLocked(ctx, s); err != nil {
+	// libovsdb's List waits until its cache is consistent with the
+	// member, for as long as its context lets it: a member that stalls
+	// right after the connection would hold c.mu, and every call of the
+	// Client, for good. Bounded, it is one more member given up on.
+	lctx, cancel := context.WithTimeout(ctx, 2*c.o.CallTimeout)
+	defer cancel()
+	if err := c.syncLocked(lctx, s); err != nil {
 		c.log.Warn("listing the directory", zap.String("endpoint", s.endpoint), zap.Error(err))
 		s.kill()
 		return
